@@ -1,0 +1,36 @@
+# Hookline: `make run` starts the whole local stack; `make test` runs the whole suite.
+# Both install what they need first (deploy/local/install.sh; cached after the first run).
+
+SHELL := /bin/bash
+CACHE ?= $(or $(HOOKLINE_CACHE_DIR),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/hookline)
+PYTHON := $(CACHE)/venv/bin/python
+PHASE := deploy/local/phase.sh
+CARGO := cargo
+
+.PHONY: run test install build lint unit e2e engine-front deploy-check clean
+
+## Start broker, ClickHouse, ingest, consumers and Prometheus; stop them all on Ctrl-C.
+run: install
+	$(CARGO) build --release --locked -p hookline-ingest -p hookline-consumers -p hookline-tests --bins
+	./target/release/hookline-stack
+
+## Everything: lint, unit and integration tests, end-to-end tests, deployment checks.
+test: install
+	@$(PHASE) build $(CARGO) build --workspace --all-targets --locked
+	@$(PHASE) lint $(MAKE) --no-print-directory lint
+	@$(PHASE) unit $(CARGO) test --workspace --exclude hookline-tests --locked
+	@$(PHASE) engine-front $(PYTHON) -m unittest deploy/local/test_clickhouse_http.py
+	@$(PHASE) deploy-check deploy/check.sh
+	@$(PHASE) e2e $(CARGO) test -p hookline-tests --locked
+	@echo "==> make test: all phases passed"
+
+install:
+	@$(PHASE) install deploy/local/install.sh
+
+lint:
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+
+clean:
+	$(CARGO) clean
+	rm -rf .hookline

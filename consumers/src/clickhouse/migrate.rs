@@ -1,0 +1,118 @@
+//! Applies the schema migrations defined in `hookline_schemas::migrations`.
+//!
+//! Applied versions are recorded in `hookline_migrations`. Every migration statement is
+//! idempotent and the record table collapses repeated versions, so several replicas starting
+//! at once may all apply the same migration without harm; the last one to finish records it.
+
+use clickhouse::Row;
+use hookline_schemas::migrations::{Migration, MIGRATIONS};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::config::ClickHouseConfig;
+
+/// The migrations could not be applied.
+#[derive(Debug, thiserror::Error)]
+pub enum MigrateError {
+    #[error("database name {0:?} is not a plain identifier: use letters, digits and underscores")]
+    DatabaseName(String),
+    #[error("cannot reach ClickHouse at {url} to apply migrations: {source}; check HOOKLINE_CLICKHOUSE_URL and credentials")]
+    Unreachable {
+        url: String,
+        #[source]
+        source: clickhouse::error::Error,
+    },
+    #[error("migration {version} ({name}) failed: {source}")]
+    Statement {
+        version: u32,
+        name: &'static str,
+        #[source]
+        source: clickhouse::error::Error,
+    },
+}
+
+#[derive(Debug, Row, Serialize, Deserialize)]
+struct AppliedMigration {
+    version: u32,
+    name: String,
+    #[serde(with = "clickhouse::serde::time::datetime64::millis")]
+    applied_at: OffsetDateTime,
+}
+
+const MIGRATIONS_TABLE: &str = "CREATE TABLE IF NOT EXISTS hookline_migrations
+(
+    version    UInt32,
+    name       String,
+    applied_at DateTime64(3, 'UTC')
+)
+ENGINE = ReplacingMergeTree(applied_at)
+ORDER BY version";
+
+/// Creates the database if needed and applies every migration not yet recorded.
+/// Returns the versions applied by this call.
+pub async fn run(config: &ClickHouseConfig) -> Result<Vec<u32>, MigrateError> {
+    let database = &config.clickhouse_database;
+    if database.is_empty()
+        || !database
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_')
+    {
+        return Err(MigrateError::DatabaseName(database.clone()));
+    }
+    let unreachable = |source| MigrateError::Unreachable {
+        url: config.clickhouse_url.clone(),
+        source,
+    };
+    super::server_client(config)
+        .query(&format!("CREATE DATABASE IF NOT EXISTS {database}"))
+        .execute()
+        .await
+        .map_err(unreachable)?;
+    let client = super::client(config);
+    client
+        .query(MIGRATIONS_TABLE)
+        .execute()
+        .await
+        .map_err(unreachable)?;
+    let applied: Vec<u32> = client
+        .query("SELECT version FROM hookline_migrations FINAL")
+        .fetch_all()
+        .await
+        .map_err(unreachable)?;
+
+    let mut newly_applied = Vec::new();
+    for migration in MIGRATIONS.iter().filter(|m| !applied.contains(&m.version)) {
+        apply(&client, migration).await?;
+        newly_applied.push(migration.version);
+        tracing::info!(
+            version = migration.version,
+            name = migration.name,
+            "applied migration"
+        );
+    }
+    Ok(newly_applied)
+}
+
+async fn apply(client: &clickhouse::Client, migration: &Migration) -> Result<(), MigrateError> {
+    let failed = |source| MigrateError::Statement {
+        version: migration.version,
+        name: migration.name,
+        source,
+    };
+    for statement in migration.statements() {
+        client.query(&statement).execute().await.map_err(failed)?;
+    }
+    let mut insert = client
+        .insert::<AppliedMigration>("hookline_migrations")
+        .await
+        .map_err(failed)?;
+    insert
+        .write(&AppliedMigration {
+            version: migration.version,
+            name: migration.name.to_owned(),
+            applied_at: OffsetDateTime::now_utc(),
+        })
+        .await
+        .map_err(failed)?;
+    insert.end().await.map_err(failed)
+}

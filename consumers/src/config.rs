@@ -1,0 +1,130 @@
+//! The consumers' configuration: one flag and one `HOOKLINE_*` environment variable per field.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use hookline_runtime::telemetry::LogFormat;
+
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "hookline-consumers",
+    version,
+    about = "Projects raw GitLab hooks from Kafka into ClickHouse tables.",
+    long_about = "Reads the raw hooks that hookline-ingest wrote to Kafka and projects them into \
+        ClickHouse tables (raw_hooks, pipelines, …). Offsets are committed only after a batch is \
+        in ClickHouse; tables collapse redelivered hooks, so results are exact although delivery \
+        is at-least-once."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// Apply the ClickHouse schema migrations, then exit.
+    Migrate(ClickHouseConfig),
+    /// Apply the migrations, then consume until SIGINT or SIGTERM.
+    Run(RunConfig),
+}
+
+/// Where the ClickHouse tables live.
+#[derive(Debug, Clone, Args)]
+pub struct ClickHouseConfig {
+    /// ClickHouse HTTP(S) endpoint.
+    #[arg(
+        long,
+        env = "HOOKLINE_CLICKHOUSE_URL",
+        default_value = "http://127.0.0.1:8123"
+    )]
+    pub clickhouse_url: String,
+
+    /// Database holding Hookline's tables; created if missing.
+    #[arg(long, env = "HOOKLINE_CLICKHOUSE_DATABASE", default_value = "gitlab")]
+    pub clickhouse_database: String,
+
+    /// ClickHouse user.
+    #[arg(long, env = "HOOKLINE_CLICKHOUSE_USER", default_value = "default")]
+    pub clickhouse_user: String,
+
+    /// ClickHouse password.
+    #[arg(
+        long,
+        env = "HOOKLINE_CLICKHOUSE_PASSWORD",
+        default_value = "",
+        hide_env_values = true
+    )]
+    pub clickhouse_password: String,
+
+    /// Compression of insert bodies and query results: lz4 for a real server; none for the
+    /// local development engine, which does not speak ClickHouse's compressed block framing.
+    #[arg(long, env = "HOOKLINE_CLICKHOUSE_COMPRESSION", value_enum, default_value_t = Compression::Lz4)]
+    pub clickhouse_compression: Compression,
+
+    /// Log format on standard error.
+    #[arg(long, env = "HOOKLINE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Compression {
+    None,
+    Lz4,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RunConfig {
+    #[command(flatten)]
+    pub clickhouse: ClickHouseConfig,
+
+    /// Address for /metrics, /healthz and /readyz.
+    #[arg(
+        long,
+        env = "HOOKLINE_CONSUMERS_ADMIN_LISTEN",
+        default_value = "127.0.0.1:9465"
+    )]
+    pub admin_listen: SocketAddr,
+
+    /// Kafka bootstrap servers, comma-separated (librdkafka `bootstrap.servers`).
+    #[arg(long, env = "HOOKLINE_KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
+    pub kafka_brokers: String,
+
+    /// Prefix of every topic name, as configured on ingest.
+    #[arg(long, env = "HOOKLINE_TOPIC_PREFIX", default_value = "gitlab.")]
+    pub topic_prefix: String,
+
+    /// Partitions of each topic created at start if missing (as on ingest).
+    #[arg(long, env = "HOOKLINE_TOPIC_PARTITIONS", default_value_t = 6, value_parser = clap::value_parser!(i32).range(1..))]
+    pub topic_partitions: i32,
+
+    /// Replication factor of each topic created at start if missing (as on ingest).
+    #[arg(long, env = "HOOKLINE_TOPIC_REPLICATION", default_value_t = 1, value_parser = clap::value_parser!(i32).range(1..))]
+    pub topic_replication: i32,
+
+    /// Kafka consumer group (librdkafka `group.id`); replicas in one group share the partitions.
+    #[arg(
+        long,
+        env = "HOOKLINE_CONSUMER_GROUP",
+        default_value = "hookline-consumers"
+    )]
+    pub consumer_group: String,
+
+    /// Flush a batch to ClickHouse once it holds this many records.
+    #[arg(long, env = "HOOKLINE_BATCH_MAX_RECORDS", default_value_t = 50_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub batch_max_records: u64,
+
+    /// Flush a batch once its raw hooks add up to this many bytes.
+    #[arg(long, env = "HOOKLINE_BATCH_MAX_BYTES", default_value_t = 64 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(1..))]
+    pub batch_max_bytes: u64,
+
+    /// Flush a batch at the latest this many milliseconds after its first record.
+    #[arg(long, env = "HOOKLINE_BATCH_MAX_WAIT_MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub batch_max_wait_ms: u64,
+}
+
+impl RunConfig {
+    pub fn batch_max_wait(&self) -> Duration {
+        Duration::from_millis(self.batch_max_wait_ms)
+    }
+}

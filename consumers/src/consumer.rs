@@ -1,0 +1,185 @@
+//! The consume loop: read records, project them into a batch, insert, then commit.
+//!
+//! A batch closes when it holds `batch_max_records` records or `batch_max_bytes` of bodies, or
+//! `batch_max_wait` after its first record, whichever comes first; ClickHouse prefers a few
+//! large inserts to many small ones. Offsets are committed only after the whole batch is in
+//! ClickHouse (see [`crate::clickhouse::sink`]), so a crash between the two redelivers the
+//! batch and the tables collapse the repeat. Records that cannot be projected go to the
+//! dead-letter topic and their partition keeps flowing.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hookline_runtime::shutdown::CancellationToken;
+use hookline_schemas::record::RecordHeaders;
+use rdkafka::consumer::{CommitMode, Consumer as _, StreamConsumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::{BorrowedMessage, Headers, Message};
+use rdkafka::{Offset, TopicPartitionList};
+
+use crate::clickhouse::sink::ClickHouseSink;
+use crate::dead_letter::DeadLetters;
+use crate::projection::{Batch, HookMessage};
+use crate::prometheus::ConsumerMetrics;
+
+/// When a batch is flushed.
+#[derive(Debug, Clone, Copy)]
+pub struct BatchLimits {
+    pub max_records: u64,
+    pub max_bytes: u64,
+    pub max_wait: Duration,
+}
+
+/// The consume loop could not go on.
+#[derive(Debug, thiserror::Error)]
+pub enum ConsumeError {
+    #[error("cannot write to the dead-letter topic: {0}; the record is not committed and will be read again")]
+    DeadLetter(#[source] KafkaError),
+}
+
+pub struct Consumer {
+    pub kafka: Arc<StreamConsumer>,
+    pub sink: ClickHouseSink,
+    pub dead_letters: DeadLetters,
+    pub metrics: ConsumerMetrics,
+    pub limits: BatchLimits,
+}
+
+/// The offsets to commit after a batch: the next offset to read, per partition.
+type Positions = BTreeMap<(String, i32), i64>;
+
+impl Consumer {
+    /// Consumes until `shutdown` is cancelled, then flushes and commits what it holds.
+    pub async fn run(&self, shutdown: CancellationToken) -> Result<(), ConsumeError> {
+        loop {
+            let mut batch = Batch::default();
+            let mut positions = Positions::new();
+            let stopping = self.fill(&mut batch, &mut positions, &shutdown).await?;
+            if !positions.is_empty() {
+                if !batch.is_empty() {
+                    if self.sink.write(&batch, &shutdown).await.is_err() {
+                        tracing::info!(
+                            "stopped before the batch was written; it will be read again"
+                        );
+                        return Ok(());
+                    }
+                    self.metrics
+                        .batch_records
+                        .observe(batch.raw_hooks.len() as f64);
+                }
+                if let Err(error) = self.commit(&positions) {
+                    // After a rebalance the partitions may belong to another consumer, which
+                    // reads the batch again from the last commit: a repeat, never a loss.
+                    tracing::warn!(%error, "cannot commit offsets; the batch may be read again");
+                }
+            }
+            if stopping {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Reads records into `batch` until a limit is reached; `true` when shutdown was asked.
+    async fn fill(
+        &self,
+        batch: &mut Batch,
+        positions: &mut Positions,
+        shutdown: &CancellationToken,
+    ) -> Result<bool, ConsumeError> {
+        let mut records = 0u64;
+        let mut bytes = 0u64;
+        let mut deadline: Option<Instant> = None;
+        loop {
+            let wait = deadline.map_or(Duration::from_secs(3600), |d| {
+                d.saturating_duration_since(Instant::now())
+            });
+            let received = tokio::select! {
+                _ = shutdown.cancelled() => return Ok(true),
+                received = tokio::time::timeout(wait, self.kafka.recv()) => received,
+            };
+            let message = match received {
+                Err(_elapsed) => return Ok(false),
+                Ok(Err(error)) => {
+                    tracing::warn!(%error, "Kafka consumer error; continuing");
+                    continue;
+                }
+                Ok(Ok(message)) => message,
+            };
+            deadline.get_or_insert_with(|| Instant::now() + self.limits.max_wait);
+            records += 1;
+            bytes += message.payload_len() as u64;
+            self.metrics
+                .records_consumed_total
+                .with_label_values(&[message.topic()])
+                .inc();
+            self.take(&message, batch).await?;
+            positions.insert(
+                (message.topic().to_owned(), message.partition()),
+                message.offset() + 1,
+            );
+            if records >= self.limits.max_records || bytes >= self.limits.max_bytes {
+                return Ok(false);
+            }
+        }
+    }
+
+    /// Adds one record to the batch, or sends it to the dead-letter topic.
+    async fn take(
+        &self,
+        message: &BorrowedMessage<'_>,
+        batch: &mut Batch,
+    ) -> Result<(), ConsumeError> {
+        let projected = decode(message)
+            .map_err(|error| error.to_string())
+            .and_then(|hook| batch.add(&hook).map_err(|error| error.to_string()));
+        if let Err(reason) = projected {
+            tracing::warn!(
+                topic = message.topic(),
+                partition = message.partition(),
+                offset = message.offset(),
+                %reason,
+                "record sent to the dead-letter topic"
+            );
+            self.dead_letters
+                .send(message, &reason)
+                .await
+                .map_err(ConsumeError::DeadLetter)?;
+            self.metrics.dead_letters_total.inc();
+        }
+        Ok(())
+    }
+
+    fn commit(&self, positions: &Positions) -> Result<(), KafkaError> {
+        let mut list = TopicPartitionList::new();
+        for ((topic, partition), next) in positions {
+            list.add_partition_offset(topic, *partition, Offset::Offset(*next))?;
+        }
+        // A synchronous commit, so that a batch counts as done only once Kafka has recorded it.
+        tokio::task::block_in_place(|| self.kafka.commit(&list, CommitMode::Sync))
+    }
+}
+
+/// Reads a Kafka record in the Hookline record format.
+fn decode(
+    message: &BorrowedMessage<'_>,
+) -> Result<HookMessage, hookline_schemas::record::RecordError> {
+    let headers = RecordHeaders::from_pairs(
+        message
+            .headers()
+            .into_iter()
+            .flat_map(|headers| headers.iter())
+            .map(|header| (header.key, header.value)),
+    )?;
+    Ok(HookMessage {
+        topic: message.topic().to_owned(),
+        partition: message.partition(),
+        offset: message.offset(),
+        key: message
+            .key()
+            .map(|key| String::from_utf8_lossy(key).into_owned())
+            .unwrap_or_default(),
+        headers,
+        body: message.payload().unwrap_or_default().to_vec(),
+    })
+}

@@ -1,0 +1,122 @@
+//! `hookline-consumers`: `migrate` applies the ClickHouse schema; `run` applies it and then
+//! consumes until SIGINT or SIGTERM, flushing and committing what it holds before it exits.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Parser;
+use hookline_consumers::clickhouse::{self, migrate, sink::ClickHouseSink};
+use hookline_consumers::config::{Cli, Command, RunConfig};
+use hookline_consumers::consumer::{BatchLimits, Consumer};
+use hookline_consumers::dead_letter::DeadLetters;
+use hookline_consumers::prometheus::ConsumerMetrics;
+use hookline_runtime::admin::{self, Readiness};
+use hookline_runtime::topics::{self, TopicLayout};
+use hookline_runtime::{listen, shutdown, telemetry};
+use hookline_schemas::event::Family;
+use hookline_schemas::record::Topics;
+use prometheus::Registry;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{Consumer as _, StreamConsumer};
+use rdkafka::util::Timeout;
+
+/// How often `/readyz` re-checks that Kafka answers.
+const READINESS_INTERVAL: Duration = Duration::from_secs(5);
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Migrate(config) => {
+            telemetry::init(config.log_format);
+            let applied = migrate::run(&config).await?;
+            tracing::info!(?applied, database = %config.clickhouse_database, "schema is up to date");
+            Ok(())
+        }
+        Command::Run(config) => {
+            telemetry::init(config.clickhouse.log_format);
+            run(config).await
+        }
+    }
+}
+
+async fn run(config: RunConfig) -> anyhow::Result<()> {
+    let registry = Registry::new();
+    let metrics = ConsumerMetrics::register(&registry).context("cannot register metrics")?;
+    let readiness = Readiness::default();
+    readiness.register("clickhouse");
+    readiness.register("kafka");
+    let admin_listener = listen::bind(
+        config.admin_listen,
+        "metrics and health probes",
+        "HOOKLINE_CONSUMERS_ADMIN_LISTEN",
+    )
+    .await?;
+    let shutdown = shutdown::on_signal();
+    let admin_task = tokio::spawn(admin::serve(
+        admin_listener,
+        registry.clone(),
+        readiness.clone(),
+        shutdown.clone(),
+    ));
+
+    migrate::run(&config.clickhouse).await?;
+    readiness.set_ready("clickhouse");
+    let topics = Topics::new(config.topic_prefix.clone());
+    topics::ensure(
+        &config.kafka_brokers,
+        &topics.all(),
+        TopicLayout {
+            partitions: config.topic_partitions,
+            replication: config.topic_replication,
+        },
+        Duration::from_secs(30),
+    )
+    .await?;
+
+    let kafka: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &config.kafka_brokers)
+        .set("group.id", &config.consumer_group)
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("client.id", "hookline-consumers")
+        .create()
+        .context("cannot create the Kafka consumer; check HOOKLINE_KAFKA_BROKERS")?;
+    let family_topics: Vec<String> = Family::ALL.iter().map(|f| topics.for_family(*f)).collect();
+    let subscription: Vec<&str> = family_topics.iter().map(String::as_str).collect();
+    kafka
+        .subscribe(&subscription)
+        .context("cannot subscribe to the hook topics")?;
+    let kafka = Arc::new(kafka);
+    let probe = kafka.clone();
+    readiness.watch("kafka", READINESS_INTERVAL, move || {
+        probe
+            .fetch_metadata(None, Timeout::After(READINESS_INTERVAL))
+            .map(|_| ())
+            .map_err(|error| format!("brokers unreachable: {error}"))
+    });
+
+    let consumer = Consumer {
+        kafka,
+        sink: ClickHouseSink::new(
+            clickhouse::client(&config.clickhouse),
+            metrics.clone(),
+            readiness.clone(),
+        ),
+        dead_letters: DeadLetters::new(&config.kafka_brokers, topics.dead_letter())
+            .context("cannot create the dead-letter producer")?,
+        metrics,
+        limits: BatchLimits {
+            max_records: config.batch_max_records,
+            max_bytes: config.batch_max_bytes,
+            max_wait: config.batch_max_wait(),
+        },
+    };
+    tracing::info!(topics = ?family_topics, group = %config.consumer_group, "consuming");
+    let result = consumer.run(shutdown.clone()).await;
+    shutdown.cancel();
+    admin_task.await.context("admin listener panicked")??;
+    result?;
+    tracing::info!("consumers stopped");
+    Ok(())
+}

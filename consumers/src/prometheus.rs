@@ -1,0 +1,72 @@
+//! The consumers' Prometheus metrics, registered in a registry the caller owns.
+
+use prometheus::{
+    exponential_buckets, Histogram, HistogramOpts, IntCounter, IntCounterVec, Opts, Registry,
+};
+
+/// Handles to every consumers metric; cheap to clone.
+#[derive(Clone)]
+pub struct ConsumerMetrics {
+    /// Records read from Kafka, by topic.
+    pub records_consumed_total: IntCounterVec,
+    /// Rows inserted into ClickHouse, by table.
+    pub rows_written_total: IntCounterVec,
+    /// Records sent to the dead-letter topic because no table could take them.
+    pub dead_letters_total: IntCounter,
+    /// Failed ClickHouse inserts (each is retried until it succeeds).
+    pub clickhouse_errors_total: IntCounter,
+    /// Records per flushed batch.
+    pub batch_records: Histogram,
+    /// Time to insert one batch into every table.
+    pub insert_seconds: Histogram,
+}
+
+impl ConsumerMetrics {
+    pub fn register(registry: &Registry) -> prometheus::Result<Self> {
+        let metrics = Self {
+            records_consumed_total: IntCounterVec::new(
+                Opts::new(
+                    "hookline_consumers_records_consumed_total",
+                    "Records read from Kafka, by topic.",
+                ),
+                &["topic"],
+            )?,
+            rows_written_total: IntCounterVec::new(
+                Opts::new(
+                    "hookline_consumers_rows_written_total",
+                    "Rows inserted into ClickHouse, by table.",
+                ),
+                &["table"],
+            )?,
+            dead_letters_total: IntCounter::new(
+                "hookline_consumers_dead_letters_total",
+                "Records sent to the dead-letter topic because no table could take them.",
+            )?,
+            clickhouse_errors_total: IntCounter::new(
+                "hookline_consumers_clickhouse_errors_total",
+                "Failed ClickHouse inserts; each batch is retried until it succeeds.",
+            )?,
+            batch_records: Histogram::with_opts(
+                HistogramOpts::new(
+                    "hookline_consumers_batch_records",
+                    "Records per batch flushed to ClickHouse.",
+                )
+                .buckets(exponential_buckets(1.0, 4.0, 10)?),
+            )?,
+            insert_seconds: Histogram::with_opts(
+                HistogramOpts::new(
+                    "hookline_consumers_insert_seconds",
+                    "Time to insert one batch into ClickHouse, in seconds.",
+                )
+                .buckets(exponential_buckets(0.001, 2.0, 16)?),
+            )?,
+        };
+        registry.register(Box::new(metrics.records_consumed_total.clone()))?;
+        registry.register(Box::new(metrics.rows_written_total.clone()))?;
+        registry.register(Box::new(metrics.dead_letters_total.clone()))?;
+        registry.register(Box::new(metrics.clickhouse_errors_total.clone()))?;
+        registry.register(Box::new(metrics.batch_records.clone()))?;
+        registry.register(Box::new(metrics.insert_seconds.clone()))?;
+        Ok(metrics)
+    }
+}

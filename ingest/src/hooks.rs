@@ -1,0 +1,293 @@
+//! The webhook handler: from an HTTP delivery to a durable Kafka record.
+//!
+//! In order: the source label is checked, the token is verified *before* the body is read (so
+//! unauthenticated clients cannot make ingest buffer 25 MB), the body is read under the size
+//! limit, classified by `X-Gitlab-Event`, checked to be a JSON object, and written to its
+//! family's topic, or to the dead-letter topic with the reason when it cannot be read.
+//! GitLab gets its answer only after the sink reports the record durable.
+
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use axum::body::{to_bytes, Body};
+use axum::extract::{Path, State};
+use axum::http::header::{CONTENT_LENGTH, USER_AGENT};
+use axum::http::HeaderMap;
+use axum::Json;
+use bytes::Bytes;
+use hookline_schemas::event::Family;
+use hookline_schemas::record::{self, RecordHeaders, Topics, INSTANCE_KEY};
+
+use crate::api::{Accepted, IngestError};
+use crate::auth::TokenVerifier;
+use crate::prometheus::IngestMetrics;
+use crate::sinks::{HookRecord, HookSink};
+
+/// GitLab's request headers that ingest reads.
+mod gitlab_header {
+    pub const EVENT: &str = "x-gitlab-event";
+    pub const TOKEN: &str = "x-gitlab-token";
+    pub const INSTANCE: &str = "x-gitlab-instance";
+    /// GitLab 17.4+: the same for every retry and manual resend of one event to one hook.
+    pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
+    /// Standard Webhooks (GitLab 19 signing tokens): equals the Idempotency-Key.
+    pub const WEBHOOK_ID: &str = "webhook-id";
+}
+
+/// Everything a request handler needs, shared by all requests.
+pub struct AppState<S> {
+    pub sink: S,
+    pub verifier: TokenVerifier,
+    pub topics: Topics,
+    /// Labels accepted in `/hooks/{source}`; bounded so metrics labels stay bounded.
+    pub sources: Vec<String>,
+    pub max_body_bytes: usize,
+    pub metrics: IngestMetrics,
+}
+
+/// `POST /hooks`.
+pub async fn receive_default<S: HookSink>(
+    State(state): State<Arc<AppState<S>>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<Accepted>, IngestError> {
+    receive(&state, None, &headers, body).await
+}
+
+/// `POST /hooks/{source}`.
+pub async fn receive_from_source<S: HookSink>(
+    State(state): State<Arc<AppState<S>>>,
+    Path(source): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<Accepted>, IngestError> {
+    receive(&state, Some(source), &headers, body).await
+}
+
+async fn receive<S: HookSink>(
+    state: &AppState<S>,
+    source: Option<String>,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Json<Accepted>, IngestError> {
+    let family = headers
+        .get(gitlab_header::EVENT)
+        .map_or(Family::Other, |v| {
+            Family::from_event_header(&String::from_utf8_lossy(v.as_bytes()))
+        });
+    let result = accept(state, source, headers, body).await;
+    let outcome = match &result {
+        Ok(accepted) => accepted.status,
+        Err(error) => error.outcome(),
+    };
+    state
+        .metrics
+        .requests_total
+        .with_label_values(&[family.as_str(), outcome])
+        .inc();
+    result.map(Json)
+}
+
+async fn accept<S: HookSink>(
+    state: &AppState<S>,
+    source: Option<String>,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Accepted, IngestError> {
+    if let Some(source) = &source {
+        if !state.sources.contains(source) {
+            return Err(IngestError::UnknownSource {
+                label: source.clone(),
+            });
+        }
+    }
+    if let Err(failure) = state
+        .verifier
+        .verify(headers.get(gitlab_header::TOKEN).map(|v| v.as_bytes()))
+    {
+        state
+            .metrics
+            .auth_failures_total
+            .with_label_values(&[source.as_deref().unwrap_or(""), failure.reason()])
+            .inc();
+        return Err(failure.into());
+    }
+    let body = read_body(headers, body, state.max_body_bytes).await?;
+    let started = Instant::now();
+    state.metrics.payload_bytes.observe(body.len() as f64);
+
+    let event_type = header_text(headers, gitlab_header::EVENT);
+    let routed = route(&state.topics, event_type.as_deref(), &body);
+    let headers = RecordHeaders {
+        event_id: record::event_id(event_type.as_deref().unwrap_or(""), &body),
+        event_type: event_type.unwrap_or_default(),
+        delivery_key: header_text(headers, gitlab_header::IDEMPOTENCY_KEY)
+            .or_else(|| header_text(headers, gitlab_header::WEBHOOK_ID)),
+        received_at_ms: now_ms(),
+        gitlab_instance: header_text(headers, gitlab_header::INSTANCE),
+        source,
+        gitlab_version: header_text(headers, USER_AGENT.as_str())
+            .and_then(|agent| gitlab_version(&agent)),
+    };
+    let accepted = Accepted {
+        status: if routed.dead_letter_reason.is_some() {
+            "dead_lettered"
+        } else {
+            "accepted"
+        },
+        event_id: headers.event_id.clone(),
+        topic: routed.topic.clone(),
+    };
+    if let Some(reason) = &routed.dead_letter_reason {
+        tracing::warn!(event_id = %accepted.event_id, %reason, "hook kept in the dead-letter topic");
+    }
+    state
+        .sink
+        .write(HookRecord {
+            topic: routed.topic,
+            key: routed.key,
+            headers,
+            dead_letter_reason: routed.dead_letter_reason,
+            body,
+        })
+        .await
+        .map_err(|error| {
+            tracing::error!(event_id = %accepted.event_id, %error, "hook not stored");
+            IngestError::Unavailable(error.to_string())
+        })?;
+    state
+        .metrics
+        .ack_seconds
+        .observe(started.elapsed().as_secs_f64());
+    Ok(accepted)
+}
+
+/// Reads the whole body, refusing early when `Content-Length` already announces too much.
+async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, IngestError> {
+    let announced = headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if let Some(size) = announced.filter(|size| *size > limit as u64) {
+        return Err(IngestError::PayloadTooLarge { size, limit });
+    }
+    to_bytes(body, limit).await.map_err(|error| {
+        let too_large = std::error::Error::source(&error)
+            .is_some_and(|cause| cause.is::<http_body_util::LengthLimitError>());
+        if too_large {
+            IngestError::PayloadTooLarge {
+                size: announced.unwrap_or(limit as u64 + 1),
+                limit,
+            }
+        } else {
+            IngestError::BodyRead(error.to_string())
+        }
+    })
+}
+
+/// Where a body goes, under which key, and why it is a dead letter if it is one.
+#[derive(Debug, PartialEq, Eq)]
+struct Route {
+    topic: String,
+    key: String,
+    dead_letter_reason: Option<String>,
+}
+
+/// Routes a body by its event type, or to the dead-letter topic when it cannot be read.
+fn route(topics: &Topics, event_type: Option<&str>, body: &[u8]) -> Route {
+    let dead_letter = |reason: String| Route {
+        topic: topics.dead_letter(),
+        key: INSTANCE_KEY.to_owned(),
+        dead_letter_reason: Some(reason),
+    };
+    let Some(event_type) = event_type else {
+        return dead_letter("missing X-Gitlab-Event header".to_owned());
+    };
+    if body.is_empty() {
+        return dead_letter("empty body".to_owned());
+    }
+    if let Err(error) = std::str::from_utf8(body) {
+        return dead_letter(format!(
+            "body is not valid UTF-8 (first invalid byte at offset {})",
+            error.valid_up_to()
+        ));
+    }
+    match record::record_key(body) {
+        Ok(key) => Route {
+            topic: topics.for_family(Family::from_event_header(event_type)),
+            key,
+            dead_letter_reason: None,
+        },
+        Err(error) => dead_letter(format!("body is not a JSON object: {error}")),
+    }
+}
+
+/// A header's value as text; GitLab sends ASCII, anything else is decoded lossily.
+fn header_text(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get(name)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).trim().to_owned())
+        .filter(|v| !v.is_empty())
+}
+
+/// The version in GitLab's `User-Agent: GitLab/17.5.1`.
+fn gitlab_version(user_agent: &str) -> Option<String> {
+    user_agent
+        .strip_prefix("GitLab/")
+        .map(|rest| rest.split_whitespace().next().unwrap_or("").to_owned())
+        .filter(|v| !v.is_empty())
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn topics() -> Topics {
+        Topics::default()
+    }
+
+    #[test]
+    fn routes_by_family_and_keys_by_project() {
+        let route = route(
+            &topics(),
+            Some("Pipeline Hook"),
+            br#"{"project":{"id":42}}"#,
+        );
+        assert_eq!(route.topic, "gitlab.pipeline");
+        assert_eq!(route.key, "42");
+        assert_eq!(route.dead_letter_reason, None);
+    }
+
+    #[test]
+    fn unknown_event_types_are_routed_not_dropped() {
+        let route = route(&topics(), Some("Emoji Hook"), br#"{"project_id":1}"#);
+        assert_eq!(route.topic, "gitlab.other");
+        assert_eq!(route.dead_letter_reason, None);
+    }
+
+    #[test]
+    fn unreadable_bodies_become_dead_letters_with_a_reason() {
+        let reason = |event: Option<&str>, body: &[u8]| {
+            let route = route(&topics(), event, body);
+            assert_eq!(route.topic, "gitlab.dead_letter");
+            route.dead_letter_reason.unwrap()
+        };
+        assert_eq!(reason(Some("Push Hook"), b""), "empty body");
+        assert_eq!(reason(None, b"{}"), "missing X-Gitlab-Event header");
+        assert!(reason(Some("Push Hook"), b"{\"a\":\"\xff\"}").contains("offset 6"));
+        assert!(reason(Some("Push Hook"), b"{\"a\":").contains("not a JSON object"));
+        assert!(reason(Some("Push Hook"), b"[]").contains("not a JSON object"));
+    }
+
+    #[test]
+    fn gitlab_version_comes_from_the_user_agent() {
+        assert_eq!(gitlab_version("GitLab/17.5.1-ee"), Some("17.5.1-ee".into()));
+        assert_eq!(gitlab_version("curl/8.0"), None);
+    }
+}

@@ -1,0 +1,103 @@
+//! The Kafka sink: an idempotent librdkafka producer that waits for `acks=all`.
+//!
+//! A write resolves when every in-sync replica has the record, so a 200 to GitLab means the
+//! hook survives the loss of the leader. The idempotent producer (`enable.idempotence`) keeps
+//! librdkafka's internal retries from duplicating or reordering records within a partition.
+
+use std::time::{Duration, Instant};
+
+use rdkafka::config::ClientConfig;
+use rdkafka::error::KafkaError;
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::util::Timeout;
+
+use super::{HookRecord, HookSink, SinkError};
+use crate::prometheus::IngestMetrics;
+use hookline_schemas::record::header;
+
+/// Producer settings taken from the service configuration.
+#[derive(Debug, Clone)]
+pub struct KafkaSettings {
+    /// librdkafka `bootstrap.servers`.
+    pub brokers: String,
+    /// librdkafka `message.timeout.ms`: how long a record may wait for its acknowledgement.
+    pub ack_timeout: Duration,
+    /// librdkafka `linger.ms`.
+    pub linger_ms: u64,
+    /// librdkafka `compression.type`.
+    pub compression: String,
+}
+
+pub struct KafkaSink {
+    producer: FutureProducer,
+    metrics: IngestMetrics,
+}
+
+impl KafkaSink {
+    pub fn new(settings: &KafkaSettings, metrics: IngestMetrics) -> Result<Self, KafkaError> {
+        let producer = ClientConfig::new()
+            .set("bootstrap.servers", &settings.brokers)
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("compression.type", &settings.compression)
+            .set("linger.ms", settings.linger_ms.to_string())
+            .set(
+                "message.timeout.ms",
+                settings.ack_timeout.as_millis().to_string(),
+            )
+            .set("client.id", "hookline-ingest")
+            .create()?;
+        Ok(Self { producer, metrics })
+    }
+
+    /// Whether the brokers answer a metadata request within `timeout` (for `/readyz`).
+    pub fn check_reachable(&self, timeout: Duration) -> Result<(), KafkaError> {
+        self.producer
+            .client()
+            .fetch_metadata(None, Timeout::After(timeout))
+            .map(|_| ())
+    }
+
+    /// Waits until every queued record is acknowledged or `timeout` passes (on shutdown).
+    pub fn flush(&self, timeout: Duration) -> Result<(), KafkaError> {
+        self.producer.flush(Timeout::After(timeout))
+    }
+}
+
+impl HookSink for KafkaSink {
+    async fn write(&self, record: HookRecord) -> Result<(), SinkError> {
+        let pairs = record.headers.to_pairs();
+        let mut headers = OwnedHeaders::new_with_capacity(pairs.len() + 1);
+        for (name, value) in &pairs {
+            headers = headers.insert(Header {
+                key: name,
+                value: Some(value.as_bytes()),
+            });
+        }
+        if let Some(reason) = &record.dead_letter_reason {
+            headers = headers.insert(Header {
+                key: header::DEAD_LETTER_REASON,
+                value: Some(reason.as_bytes()),
+            });
+        }
+        let started = Instant::now();
+        let result = self
+            .producer
+            .send(
+                FutureRecord::to(&record.topic)
+                    .key(record.key.as_bytes())
+                    .payload(record.body.as_ref())
+                    .headers(headers),
+                // Never block on a full local queue longer than a delivery may take anyway.
+                Timeout::Never,
+            )
+            .await;
+        self.metrics
+            .kafka_produce_seconds
+            .observe(started.elapsed().as_secs_f64());
+        result
+            .map(|_| ())
+            .map_err(|(error, _)| SinkError::NotAcknowledged(error.to_string()))
+    }
+}

@@ -1,0 +1,36 @@
+//! Where accepted hooks are written.
+//!
+//! The request handler depends only on [`HookSink`], so unit tests can swap in an in-memory
+//! sink while integration tests and production use [`kafka::KafkaSink`].
+
+pub mod kafka;
+
+use std::future::Future;
+
+use bytes::Bytes;
+use hookline_schemas::record::RecordHeaders;
+
+/// One hook ready to be written: everything the record format needs.
+#[derive(Debug, Clone)]
+pub struct HookRecord {
+    pub topic: String,
+    /// See [`hookline_schemas::record::record_key`].
+    pub key: String,
+    pub headers: RecordHeaders,
+    /// Present only on dead-letter records: why the body could not be routed.
+    pub dead_letter_reason: Option<String>,
+    /// The exact bytes GitLab sent.
+    pub body: Bytes,
+}
+
+/// A hook could not be made durable.
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    #[error("Kafka did not acknowledge the record: {0}")]
+    NotAcknowledged(String),
+}
+
+/// Makes hooks durable. `write` resolves only once the record is safely stored.
+pub trait HookSink: Send + Sync + 'static {
+    fn write(&self, record: HookRecord) -> impl Future<Output = Result<(), SinkError>> + Send;
+}

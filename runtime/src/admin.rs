@@ -1,0 +1,160 @@
+//! The admin listener: `/metrics`, `/healthz` and `/readyz`, apart from the service's traffic.
+//!
+//! A separate listener keeps metrics and probes reachable while the main listener is saturated
+//! and lets operators expose them on a private interface only.
+//!
+//! - `/healthz` answers 200 while the process serves HTTP at all (liveness).
+//! - `/readyz` answers 200 only when every dependency registered with [`Readiness`] is
+//!   reachable, and otherwise 503 with one line per failing dependency (readiness).
+//! - `/metrics` is the Prometheus text exposition of the service's own [`Registry`].
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use prometheus::{Encoder, Registry, TextEncoder};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+/// Whether the service's dependencies are reachable, as last observed by the service.
+#[derive(Debug, Clone, Default)]
+pub struct Readiness {
+    /// Per dependency: `None` when reachable, otherwise why it is not.
+    checks: Arc<Mutex<BTreeMap<&'static str, Option<String>>>>,
+}
+
+impl Readiness {
+    /// Registers a dependency, not ready until [`Readiness::set_ready`] says otherwise.
+    pub fn register(&self, dependency: &'static str) {
+        self.set(dependency, Some("starting".to_owned()));
+    }
+
+    pub fn set_ready(&self, dependency: &'static str) {
+        self.set(dependency, None);
+    }
+
+    pub fn set_not_ready(&self, dependency: &'static str, reason: impl Into<String>) {
+        self.set(dependency, Some(reason.into()));
+    }
+
+    fn set(&self, dependency: &'static str, state: Option<String>) {
+        let mut checks = self.checks.lock().unwrap_or_else(|e| e.into_inner());
+        checks.insert(dependency, state);
+    }
+
+    /// Registers `dependency` and keeps it current by running the blocking `probe` every
+    /// `interval` on the blocking thread pool, for as long as the runtime lives.
+    pub fn watch<F>(&self, dependency: &'static str, interval: std::time::Duration, probe: F)
+    where
+        F: Fn() -> Result<(), String> + Send + Sync + 'static,
+    {
+        self.register(dependency);
+        let readiness = self.clone();
+        let probe = Arc::new(probe);
+        tokio::spawn(async move {
+            loop {
+                let attempt = probe.clone();
+                match tokio::task::spawn_blocking(move || attempt()).await {
+                    Ok(Ok(())) => readiness.set_ready(dependency),
+                    Ok(Err(reason)) => readiness.set_not_ready(dependency, reason),
+                    Err(error) => readiness.set_not_ready(dependency, error.to_string()),
+                }
+                tokio::time::sleep(interval).await;
+            }
+        });
+    }
+
+    /// `Ok` when every dependency is ready, otherwise one line per dependency that is not.
+    pub fn status(&self) -> Result<(), String> {
+        let checks = self.checks.lock().unwrap_or_else(|e| e.into_inner());
+        let failing: Vec<String> = checks
+            .iter()
+            .filter_map(|(name, state)| state.as_ref().map(|reason| format!("{name}: {reason}")))
+            .collect();
+        if failing.is_empty() {
+            Ok(())
+        } else {
+            Err(failing.join("\n"))
+        }
+    }
+}
+
+#[derive(Clone)]
+struct AdminState {
+    registry: Registry,
+    readiness: Readiness,
+}
+
+/// The admin routes over a service's registry and readiness.
+pub fn router(registry: Registry, readiness: Readiness) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .with_state(AdminState {
+            registry,
+            readiness,
+        })
+}
+
+/// Serves the admin routes until `shutdown` is cancelled.
+pub async fn serve(
+    listener: TcpListener,
+    registry: Registry,
+    readiness: Readiness,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(registry, readiness))
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await
+}
+
+async fn metrics(State(state): State<AdminState>) -> Response {
+    let mut body = Vec::new();
+    let encoder = TextEncoder::new();
+    match encoder.encode(&state.registry.gather(), &mut body) {
+        Ok(()) => ([(header::CONTENT_TYPE, encoder.format_type())], body).into_response(),
+        Err(error) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("cannot encode metrics: {error}\n"),
+        )
+            .into_response(),
+    }
+}
+
+async fn readyz(State(state): State<AdminState>) -> Response {
+    match state.readiness.status() {
+        Ok(()) => "ready\n".into_response(),
+        Err(failing) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready\n{failing}\n"),
+        )
+            .into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn readiness_needs_every_dependency() {
+        let readiness = Readiness::default();
+        assert!(readiness.status().is_ok(), "nothing registered is ready");
+        readiness.register("kafka");
+        readiness.register("clickhouse");
+        readiness.set_ready("kafka");
+        assert_eq!(readiness.status().unwrap_err(), "clickhouse: starting");
+        readiness.set_ready("clickhouse");
+        assert!(readiness.status().is_ok());
+        readiness.set_not_ready("kafka", "broker 127.0.0.1:9092 unreachable");
+        assert_eq!(
+            readiness.status().unwrap_err(),
+            "kafka: broker 127.0.0.1:9092 unreachable"
+        );
+    }
+}

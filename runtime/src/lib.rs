@@ -1,0 +1,13 @@
+//! What every Hookline service runs on, written once.
+//!
+//! Ingest and the consumers are different programs with the same operational surface: an admin
+//! listener with `/metrics`, `/healthz` and `/readyz` ([`admin`]); human or JSON logs
+//! ([`telemetry`]); one shutdown path for SIGINT and SIGTERM ([`shutdown`]); listeners that say
+//! which setting to change when their port is taken ([`listen`]); and the Kafka topics they
+//! depend on, created with the configured partitions ([`topics`]).
+
+pub mod admin;
+pub mod listen;
+pub mod shutdown;
+pub mod telemetry;
+pub mod topics;

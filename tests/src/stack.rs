@@ -1,0 +1,439 @@
+//! The local stack: broker, ClickHouse, ingest, consumers and optionally Prometheus.
+//!
+//! Tests start one per test on free ports, so several suites can share a machine; `make run`
+//! starts one on the documented default ports. Everything is started by this code from what
+//! `deploy/local/install.sh` installed, and stopped when the [`Stack`] is dropped, services
+//! first (so they flush), storage last.
+//!
+//! When `CLICKHOUSE_URL` is set, no local engine is started: the stack uses that server (with
+//! LZ4 compression, as in production) and a database of its own.
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+
+use crate::process::Supervised;
+
+/// How long each component may take to become ready.
+const START_DEADLINE: Duration = Duration::from_secs(90);
+
+/// What to start, and where.
+#[derive(Debug, Clone)]
+pub struct StackOptions {
+    /// The secret GitLab must send in `X-Gitlab-Token`.
+    pub token: String,
+    /// Listen addresses; port 0 picks a free port.
+    pub ports: Ports,
+    /// Where the broker, ClickHouse and Prometheus keep their data and every log file;
+    /// `None` for a temporary directory removed with the stack.
+    pub data_dir: Option<PathBuf>,
+    /// The ClickHouse database of Hookline's tables.
+    pub clickhouse_database: String,
+    /// Whether to start Prometheus, scraping both services.
+    pub with_prometheus: bool,
+}
+
+/// The ports of every listener; 0 means any free port.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Ports {
+    pub webhooks: u16,
+    pub ingest_admin: u16,
+    pub consumers_admin: u16,
+    pub kafka: u16,
+    pub clickhouse: u16,
+    pub prometheus: u16,
+}
+
+impl StackOptions {
+    /// Free ports, a temporary directory and a database of its own: what a test wants.
+    pub fn for_test() -> Self {
+        Self {
+            token: "test-secret-token".to_owned(),
+            ports: Ports::default(),
+            data_dir: None,
+            clickhouse_database: format!("hookline_test_{}_{}", std::process::id(), unique()),
+            with_prometheus: false,
+        }
+    }
+}
+
+/// A running stack. Dropping it stops every process it started.
+pub struct Stack {
+    /// Where to POST GitLab hooks.
+    pub webhook_url: String,
+    /// Base URL of ingest's admin listener (`/metrics`, `/healthz`, `/readyz`).
+    pub ingest_admin_url: String,
+    /// Base URL of the consumers' admin listener.
+    pub consumers_admin_url: String,
+    /// Kafka `bootstrap.servers`.
+    pub kafka_brokers: String,
+    /// ClickHouse HTTP endpoint and the database holding the tables.
+    pub clickhouse_url: String,
+    pub clickhouse_database: String,
+    /// Whether the ClickHouse client must disable compression (the local engine front).
+    pub clickhouse_uncompressed: bool,
+    pub prometheus_url: Option<String>,
+    pub token: String,
+    pub data_dir: PathBuf,
+    // Field order is drop order: services first so they flush, storage last.
+    pub ingest: Supervised,
+    pub consumers: Supervised,
+    pub prometheus: Option<Supervised>,
+    pub clickhouse: Option<Supervised>,
+    pub broker: Supervised,
+    _temp: Option<tempfile::TempDir>,
+}
+
+impl Stack {
+    /// Starts every component and waits until each is ready.
+    pub async fn start(options: StackOptions) -> anyhow::Result<Self> {
+        let tools = Tools::locate()?;
+        let (temp, data_dir) = match &options.data_dir {
+            Some(dir) => {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("cannot create {}", dir.display()))?;
+                (None, dir.clone())
+            }
+            None => {
+                let temp = tempfile::Builder::new()
+                    .prefix("hookline-stack-")
+                    .tempdir()?;
+                let path = temp.path().to_owned();
+                (Some(temp), path)
+            }
+        };
+        let logs = data_dir.join("logs");
+        std::fs::create_dir_all(&logs)?;
+        let port = |wanted: u16| -> anyhow::Result<u16> {
+            if wanted != 0 {
+                return Ok(wanted);
+            }
+            Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+        };
+
+        // Kafka: Tansu with sqlite storage, so data and offsets survive a kill -9.
+        let kafka_port = port(options.ports.kafka)?;
+        ensure_free(kafka_port, "Kafka broker", "HOOKLINE_KAFKA_PORT")?;
+        let broker_dir = data_dir.join("broker");
+        std::fs::create_dir_all(&broker_dir)?;
+        let kafka_url = format!("tcp://127.0.0.1:{kafka_port}");
+        let mut command = Command::new(&tools.tansu);
+        command
+            .current_dir(&broker_dir)
+            .args(["broker", "--listener-url", &kafka_url])
+            .args(["--advertised-listener-url", &kafka_url])
+            .args(["--storage-engine", "sqlite://tansu.db"]);
+        let mut broker =
+            Supervised::spawn("Kafka broker (Tansu)", command, &logs.join("broker.log"))?;
+        wait_for_tcp(&mut broker, kafka_port).await?;
+        let kafka_brokers = format!("127.0.0.1:{kafka_port}");
+
+        // ClickHouse: an external server, or the local engine behind its HTTP front.
+        let external = std::env::var("CLICKHOUSE_URL")
+            .ok()
+            .filter(|u| !u.is_empty());
+        let (clickhouse, clickhouse_url) = match external {
+            Some(url) => (None, url),
+            None => {
+                let ch_port = port(options.ports.clickhouse)?;
+                ensure_free(ch_port, "ClickHouse", "HOOKLINE_CLICKHOUSE_PORT")?;
+                let ch_dir = data_dir.join("clickhouse");
+                std::fs::create_dir_all(&ch_dir)?;
+                let mut command = Command::new(&tools.python);
+                command
+                    .arg(&tools.clickhouse_front)
+                    .args(["--host", "127.0.0.1", "--port", &ch_port.to_string()])
+                    .arg("--data-dir")
+                    .arg(&ch_dir);
+                let mut front =
+                    Supervised::spawn("ClickHouse engine", command, &logs.join("clickhouse.log"))?;
+                let url = format!("http://127.0.0.1:{ch_port}");
+                wait_for_http(&mut front, &format!("{url}/ping")).await?;
+                (Some(front), url)
+            }
+        };
+        let clickhouse_uncompressed = clickhouse.is_some();
+
+        // Ingest.
+        let webhooks = port(options.ports.webhooks)?;
+        let ingest_admin = port(options.ports.ingest_admin)?;
+        ensure_free(webhooks, "ingest webhooks", "HOOKLINE_INGEST_LISTEN")?;
+        ensure_free(ingest_admin, "ingest admin", "HOOKLINE_INGEST_ADMIN_LISTEN")?;
+        let mut command = Command::new(tools.binary("hookline-ingest"));
+        command
+            .env("HOOKLINE_GITLAB_TOKEN", &options.token)
+            .args(["--listen", &format!("127.0.0.1:{webhooks}")])
+            .args(["--admin-listen", &format!("127.0.0.1:{ingest_admin}")])
+            .args(["--kafka-brokers", &kafka_brokers])
+            .args(["--topic-partitions", "3"]);
+        let mut ingest = Supervised::spawn("hookline-ingest", command, &logs.join("ingest.log"))?;
+        let ingest_admin_url = format!("http://127.0.0.1:{ingest_admin}");
+        wait_for_http(&mut ingest, &format!("{ingest_admin_url}/readyz")).await?;
+
+        // Consumers.
+        let consumers_admin = port(options.ports.consumers_admin)?;
+        ensure_free(
+            consumers_admin,
+            "consumers admin",
+            "HOOKLINE_CONSUMERS_ADMIN_LISTEN",
+        )?;
+        let mut command = Command::new(tools.binary("hookline-consumers"));
+        command
+            .arg("run")
+            .args(["--admin-listen", &format!("127.0.0.1:{consumers_admin}")])
+            .args(["--kafka-brokers", &kafka_brokers])
+            .args(["--topic-partitions", "3"])
+            .args(["--clickhouse-url", &clickhouse_url])
+            .args(["--clickhouse-database", &options.clickhouse_database])
+            .args([
+                "--clickhouse-compression",
+                if clickhouse_uncompressed {
+                    "none"
+                } else {
+                    "lz4"
+                },
+            ]);
+        let mut consumers =
+            Supervised::spawn("hookline-consumers", command, &logs.join("consumers.log"))?;
+        let consumers_admin_url = format!("http://127.0.0.1:{consumers_admin}");
+        wait_for_http(&mut consumers, &format!("{consumers_admin_url}/readyz")).await?;
+
+        // Prometheus, scraping both admin listeners.
+        let (prometheus, prometheus_url) = if options.with_prometheus {
+            let prom_port = port(options.ports.prometheus)?;
+            ensure_free(prom_port, "Prometheus", "HOOKLINE_PROMETHEUS_PORT")?;
+            let config = prometheus_config(&data_dir, prom_port, ingest_admin, consumers_admin)?;
+            let mut command = Command::new("prometheus");
+            command
+                .arg(format!("--config.file={}", config.display()))
+                .arg(format!(
+                    "--storage.tsdb.path={}",
+                    data_dir.join("prometheus").display()
+                ))
+                .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"));
+            let mut prometheus =
+                Supervised::spawn("Prometheus", command, &logs.join("prometheus.log"))?;
+            let url = format!("http://127.0.0.1:{prom_port}");
+            wait_for_http(&mut prometheus, &format!("{url}/-/ready")).await?;
+            (Some(prometheus), Some(url))
+        } else {
+            (None, None)
+        };
+
+        Ok(Self {
+            webhook_url: format!("http://127.0.0.1:{webhooks}/hooks"),
+            ingest_admin_url,
+            consumers_admin_url,
+            kafka_brokers,
+            clickhouse_url,
+            clickhouse_database: options.clickhouse_database,
+            clickhouse_uncompressed,
+            prometheus_url,
+            token: options.token,
+            data_dir,
+            ingest,
+            consumers,
+            prometheus,
+            clickhouse,
+            broker,
+            _temp: temp,
+        })
+    }
+
+    /// A ClickHouse client for the stack's database.
+    pub fn clickhouse_client(&self) -> clickhouse::Client {
+        clickhouse::Client::default()
+            .with_url(&self.clickhouse_url)
+            .with_database(&self.clickhouse_database)
+            .with_compression(if self.clickhouse_uncompressed {
+                clickhouse::Compression::None
+            } else {
+                clickhouse::Compression::Lz4
+            })
+    }
+
+    /// Fails with the output of any component that has exited.
+    pub fn ensure_running(&mut self) -> anyhow::Result<()> {
+        self.broker.ensure_running()?;
+        if let Some(clickhouse) = &mut self.clickhouse {
+            clickhouse.ensure_running()?;
+        }
+        self.ingest.ensure_running()?;
+        self.consumers.ensure_running()?;
+        if let Some(prometheus) = &mut self.prometheus {
+            prometheus.ensure_running()?;
+        }
+        Ok(())
+    }
+
+    /// The last lines of every component's log, for a failing test's message.
+    pub fn logs(&self) -> String {
+        let mut parts = vec![&self.ingest, &self.consumers, &self.broker];
+        parts.extend(self.clickhouse.as_ref());
+        parts.extend(self.prometheus.as_ref());
+        parts
+            .iter()
+            .map(|p| {
+                format!(
+                    "--- {} ({})\n{}",
+                    p.name(),
+                    p.log_path().display(),
+                    p.log_tail(30)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+/// The external programs the stack runs, located once.
+struct Tools {
+    tansu: PathBuf,
+    python: PathBuf,
+    clickhouse_front: PathBuf,
+    /// Where cargo put the Hookline binaries (the directory of this executable).
+    bin_dir: PathBuf,
+}
+
+impl Tools {
+    fn locate() -> anyhow::Result<Self> {
+        let cache = std::env::var_os("HOOKLINE_CACHE_DIR")
+            .map(PathBuf::from)
+            .or_else(|| {
+                std::env::var_os("XDG_CACHE_HOME").map(|d| PathBuf::from(d).join("hookline"))
+            })
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/hookline")))
+            .context("cannot find the install cache: set HOOKLINE_CACHE_DIR")?;
+        let tansu =
+            env_path("HOOKLINE_TANSU").unwrap_or_else(|| cache.join("tansu-0.6.0/bin/tansu"));
+        let python = env_path("HOOKLINE_PYTHON").unwrap_or_else(|| cache.join("venv/bin/python"));
+        for (path, what) in [
+            (&tansu, "the Tansu broker"),
+            (&python, "the chDB virtualenv"),
+        ] {
+            if !path.exists() {
+                bail!("{what} is not installed at {}: run deploy/local/install.sh (or `make install`)", path.display());
+            }
+        }
+        let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+        let exe = std::env::current_exe()?;
+        let mut bin_dir = exe
+            .parent()
+            .context("executable has no directory")?
+            .to_owned();
+        if bin_dir.ends_with("deps") {
+            bin_dir.pop();
+        }
+        let tools = Self {
+            tansu,
+            python,
+            clickhouse_front: repo.join("deploy/local/clickhouse_http.py"),
+            bin_dir,
+        };
+        for name in ["hookline-ingest", "hookline-consumers"] {
+            if !tools.binary(name).exists() {
+                bail!(
+                    "{} is not built: run `cargo build --bins` first",
+                    tools.binary(name).display()
+                );
+            }
+        }
+        Ok(tools)
+    }
+
+    fn binary(&self, name: &str) -> PathBuf {
+        self.bin_dir.join(name)
+    }
+}
+
+fn env_path(name: &str) -> Option<PathBuf> {
+    std::env::var_os(name)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+}
+
+/// Fails clearly when a chosen port is already taken.
+fn ensure_free(port: u16, what: &str, setting: &str) -> anyhow::Result<()> {
+    TcpListener::bind(("127.0.0.1", port))
+        .map(drop)
+        .with_context(|| format!("port {port} for the {what} is taken: stop what uses it or set {setting} to another port"))
+}
+
+/// Writes the Prometheus configuration for this stack: `deploy/prometheus/prometheus.yml`
+/// with its scrape targets pointed at this stack's admin ports.
+fn prometheus_config(
+    data_dir: &Path,
+    prometheus: u16,
+    ingest_admin: u16,
+    consumers_admin: u16,
+) -> anyhow::Result<PathBuf> {
+    let deploy = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../deploy/prometheus");
+    let template = std::fs::read_to_string(deploy.join("prometheus.yml"))
+        .context("cannot read deploy/prometheus/prometheus.yml")?;
+    let rules = deploy.join("rules").canonicalize()?;
+    let config = template
+        .replace("127.0.0.1:9090", &format!("127.0.0.1:{prometheus}"))
+        .replace("127.0.0.1:9464", &format!("127.0.0.1:{ingest_admin}"))
+        .replace("127.0.0.1:9465", &format!("127.0.0.1:{consumers_admin}"))
+        .replace("rules/", &format!("{}/", rules.display()));
+    let path = data_dir.join("prometheus.yml");
+    std::fs::write(&path, config)?;
+    Ok(path)
+}
+
+async fn wait_for_tcp(process: &mut Supervised, port: u16) -> anyhow::Result<()> {
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    poll_until(process, &format!("tcp://{addr}"), || async move {
+        TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
+    })
+    .await
+}
+
+async fn wait_for_http(process: &mut Supervised, url: &str) -> anyhow::Result<()> {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(2))
+        .build()?;
+    poll_until(process, url, || {
+        let request = client.get(url).send();
+        async move { request.await.is_ok_and(|r| r.status().is_success()) }
+    })
+    .await
+}
+
+/// Polls `ready` until it holds, failing early with the process's output if it exits.
+async fn poll_until<F, Fut>(
+    process: &mut Supervised,
+    what: &str,
+    mut ready: F,
+) -> anyhow::Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + START_DEADLINE;
+    loop {
+        process.ensure_running()?;
+        if ready().await {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "{} did not become ready at {what} within {START_DEADLINE:?}; its last output ({}):\n{}",
+                process.name(),
+                process.log_path().display(),
+                process.log_tail(40)
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A number that differs between stacks started by one process.
+fn unique() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
