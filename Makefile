@@ -7,7 +7,7 @@ PYTHON := $(CACHE)/venv/bin/python
 PHASE := deploy/local/phase.sh
 CARGO := cargo
 
-.PHONY: run test install build lint unit e2e engine-front deploy-check clean
+.PHONY: run test bench install lint clean
 
 ## Start broker, ClickHouse, ingest, consumers and Prometheus; stop them all on Ctrl-C.
 run: install
@@ -23,6 +23,11 @@ test: install
 	@$(PHASE) deploy-check deploy/check.sh
 	@$(PHASE) e2e $(CARGO) test -p hookline-tests --locked
 	@echo "==> make test: all phases passed"
+
+## Ingest and consumers against their floors, measured in one run; writes BENCHMARKS.md.
+bench: install
+	$(CARGO) build --release --locked --workspace --bins
+	./target/release/hookline-bench
 
 install:
 	@$(PHASE) install deploy/local/install.sh

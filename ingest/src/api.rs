@@ -1,8 +1,8 @@
 //! What ingest answers GitLab: the success body and every error as an HTTP response.
 //!
 //! GitLab disables a hook after four failed deliveries in a row, whatever the status, so an
-//! error status is reserved for what the sender must fix (credentials, size) or what ingest
-//! cannot help (Kafka unavailable). Bodies ingest cannot read are answered 200 and kept in
+//! error status is reserved for what the sender must fix (credentials, size, a body too slow
+//! to arrive) or what ingest cannot help (Kafka unavailable, too many deliveries at once). Bodies ingest cannot read are answered 200 and kept in
 //! the dead-letter topic instead.
 
 use axum::http::StatusCode;
@@ -34,6 +34,10 @@ pub enum IngestError {
     UnknownSource { label: String },
     #[error("cannot read the request body: {0}")]
     BodyRead(String),
+    #[error("the request body did not arrive within {seconds} s; raise HOOKLINE_BODY_READ_TIMEOUT_MS if GitLab's link to ingest is this slow")]
+    BodyTimeout { seconds: f64 },
+    #[error("ingest is already handling as many deliveries as HOOKLINE_MAX_CONCURRENT_REQUESTS allows; GitLab should resend")]
+    Overloaded,
     #[error("the hook could not be stored, GitLab should resend it: {0}")]
     Unavailable(String),
 }
@@ -45,7 +49,10 @@ impl IngestError {
             IngestError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             IngestError::UnknownSource { .. } => StatusCode::NOT_FOUND,
             IngestError::BodyRead(_) => StatusCode::BAD_REQUEST,
-            IngestError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            IngestError::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
+            IngestError::Overloaded | IngestError::Unavailable(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
         }
     }
 
@@ -56,6 +63,8 @@ impl IngestError {
             IngestError::PayloadTooLarge { .. } => "too_large",
             IngestError::UnknownSource { .. } => "unknown_source",
             IngestError::BodyRead(_) => "bad_request",
+            IngestError::BodyTimeout { .. } => "timeout",
+            IngestError::Overloaded => "overloaded",
             IngestError::Unavailable(_) => "unavailable",
         }
     }

@@ -1,14 +1,44 @@
 //! Ingest's configuration: one flag and one `HOOKLINE_*` environment variable per field.
 //!
-//! Every field is validated by clap at start, so a typo stops the service with a message that
-//! names the flag, instead of surfacing later as a failed delivery.
+//! Every field is validated at start (by clap, then by [`Config::authenticator`]), so a typo
+//! stops the service with a message that names the setting, instead of surfacing later as a
+//! failed delivery. Secrets are held as [`Secret`], whose `Debug` never shows them.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::Parser;
 use hookline_runtime::telemetry::LogFormat;
+
+use crate::auth::{
+    read_secret_lines, Authenticator, Credentials, CredentialsError, SignatureVerifier,
+    TokenVerifier,
+};
+
+/// A secret from the command line or the environment; `Debug` shows only that it is set.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        Ok(Self(value.to_owned()))
+    }
+}
 
 #[derive(Debug, Clone, Parser)]
 #[command(
@@ -16,7 +46,8 @@ use hookline_runtime::telemetry::LogFormat;
     version,
     about = "Receives GitLab webhooks and writes them durably to Kafka.",
     long_about = "Receives GitLab project, group and system webhooks on POST /hooks \
-        (or /hooks/{source}), checks X-Gitlab-Token, and writes each hook's exact body to the \
+        (or /hooks/{source}), checks X-Gitlab-Token and/or the Standard Webhooks signature \
+        (webhook-signature), and writes each hook's exact body to the \
         Kafka topic of its event family, keyed by project. GitLab gets 200 only once Kafka has \
         acknowledged the record. Metrics and health probes are served on the admin listener."
 )]
@@ -33,19 +64,71 @@ pub struct Config {
     )]
     pub admin_listen: SocketAddr,
 
-    /// Secret token(s) GitLab sends in X-Gitlab-Token; comma-separated to accept several during a rotation.
+    /// Secret token(s) GitLab sends in X-Gitlab-Token; comma-separated to accept several during a
+    /// rotation. Required on /hooks (and sources without their own credentials) when set.
+    /// At least one of this and --signing-secret (or their files) must be set.
     #[arg(
         long,
         env = "HOOKLINE_GITLAB_TOKEN",
         value_delimiter = ',',
-        hide_env_values = true,
-        required_unless_present = "gitlab_token_file"
+        hide_env_values = true
     )]
-    pub gitlab_token: Vec<String>,
+    pub gitlab_token: Vec<Secret>,
 
-    /// File holding the secret token(s), one per line (for secrets mounted as files).
+    /// File holding the secret token(s), one per line (for secrets mounted as files); adds to
+    /// --gitlab-token.
     #[arg(long, env = "HOOKLINE_GITLAB_TOKEN_FILE")]
     pub gitlab_token_file: Option<PathBuf>,
+
+    /// Signing secret(s) of GitLab's signing token, `whsec_<base64>`, comma-separated during a
+    /// rotation. When set, deliveries must carry a valid Standard Webhooks signature
+    /// (webhook-id, webhook-timestamp, webhook-signature headers); when a token is set too,
+    /// both are required.
+    #[arg(
+        long,
+        env = "HOOKLINE_SIGNING_SECRET",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    pub signing_secret: Vec<Secret>,
+
+    /// File holding signing secret(s), one per line; adds to --signing-secret.
+    #[arg(long, env = "HOOKLINE_SIGNING_SECRET_FILE")]
+    pub signing_secret_file: Option<PathBuf>,
+
+    /// Per-source secret tokens, `SOURCE:TOKEN`, comma-separated (repeat a source to accept
+    /// several tokens). A source with its own tokens or signing secrets accepts only its own
+    /// credentials; other sources and /hooks use the global ones. Sources must be in --sources.
+    #[arg(
+        long,
+        env = "HOOKLINE_SOURCE_TOKENS",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    pub source_tokens: Vec<Secret>,
+
+    /// File of per-source secret tokens, one `SOURCE:TOKEN` per line; adds to --source-tokens.
+    #[arg(long, env = "HOOKLINE_SOURCE_TOKENS_FILE")]
+    pub source_tokens_file: Option<PathBuf>,
+
+    /// Per-source signing secrets, `SOURCE:whsec_<base64>`, comma-separated (repeat a source
+    /// during a rotation).
+    #[arg(
+        long,
+        env = "HOOKLINE_SOURCE_SIGNING_SECRETS",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    pub source_signing_secrets: Vec<Secret>,
+
+    /// File of per-source signing secrets, one `SOURCE:whsec_<base64>` per line.
+    #[arg(long, env = "HOOKLINE_SOURCE_SIGNING_SECRETS_FILE")]
+    pub source_signing_secrets_file: Option<PathBuf>,
+
+    /// How far webhook-timestamp may be from ingest's clock, either way, in seconds; older
+    /// (or later) signed deliveries get 401 (replay protection).
+    #[arg(long, env = "HOOKLINE_SIGNATURE_TOLERANCE_SECS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..))]
+    pub signature_tolerance_secs: u64,
 
     /// Source labels accepted in POST /hooks/{source}, comma-separated (e.g. `gitlab-prod,gitlab-staging`);
     /// they name where hooks came from in record headers and metrics. Other labels get 404.
@@ -85,6 +168,30 @@ pub struct Config {
     #[arg(long, env = "HOOKLINE_MAX_BODY_BYTES", default_value_t = 25 * 1024 * 1024)]
     pub max_body_bytes: usize,
 
+    /// A client must send its complete request headers within this many milliseconds of
+    /// connecting (or of its previous request), or the connection is closed (slowloris).
+    #[arg(long, env = "HOOKLINE_HEADER_READ_TIMEOUT_MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub header_read_timeout_ms: u64,
+
+    /// A client must send the whole body within this many milliseconds of its headers, or gets
+    /// 408 and the connection is closed.
+    #[arg(long, env = "HOOKLINE_BODY_READ_TIMEOUT_MS", default_value_t = 30_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub body_read_timeout_ms: u64,
+
+    /// Deliveries handled at once; more get 503 at once instead of queueing. With
+    /// --max-body-bytes it bounds the memory held by bodies.
+    #[arg(long, env = "HOOKLINE_MAX_CONCURRENT_REQUESTS", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_concurrent_requests: u32,
+
+    /// How often librdkafka reports its statistics (queue depth), in milliseconds
+    /// (`statistics.interval.ms`); 0 turns them off.
+    #[arg(
+        long,
+        env = "HOOKLINE_KAFKA_STATISTICS_INTERVAL_MS",
+        default_value_t = 5000
+    )]
+    pub kafka_statistics_interval_ms: u64,
+
     /// Log format on standard error.
     #[arg(long, env = "HOOKLINE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -93,5 +200,286 @@ pub struct Config {
 impl Config {
     pub fn kafka_ack_timeout(&self) -> Duration {
         Duration::from_millis(self.kafka_ack_timeout_ms)
+    }
+
+    pub fn header_read_timeout(&self) -> Duration {
+        Duration::from_millis(self.header_read_timeout_ms)
+    }
+
+    pub fn body_read_timeout(&self) -> Duration {
+        Duration::from_millis(self.body_read_timeout_ms)
+    }
+
+    /// Reads the secret files and builds the credentials of every endpoint, or says which
+    /// setting is wrong.
+    pub fn authenticator(&self) -> Result<Authenticator, CredentialsError> {
+        let tolerance = Duration::from_secs(self.signature_tolerance_secs);
+        let tokens = gather(
+            "HOOKLINE_GITLAB_TOKEN",
+            &self.gitlab_token,
+            "HOOKLINE_GITLAB_TOKEN_FILE",
+            self.gitlab_token_file.as_deref(),
+        )?;
+        let signing = gather(
+            "HOOKLINE_SIGNING_SECRET",
+            &self.signing_secret,
+            "HOOKLINE_SIGNING_SECRET_FILE",
+            self.signing_secret_file.as_deref(),
+        )?;
+        let global = Credentials::new(
+            optional(tokens, |(setting, values)| {
+                TokenVerifier::new(setting, values)
+            })?,
+            optional(signing, |(setting, values)| {
+                SignatureVerifier::new(setting, values, tolerance)
+            })?,
+        )?;
+
+        let mut source_tokens = self.per_source(
+            "HOOKLINE_SOURCE_TOKENS",
+            &self.source_tokens,
+            "HOOKLINE_SOURCE_TOKENS_FILE",
+            self.source_tokens_file.as_deref(),
+        )?;
+        let mut source_signing = self.per_source(
+            "HOOKLINE_SOURCE_SIGNING_SECRETS",
+            &self.source_signing_secrets,
+            "HOOKLINE_SOURCE_SIGNING_SECRETS_FILE",
+            self.source_signing_secrets_file.as_deref(),
+        )?;
+        let labels: BTreeSet<String> = source_tokens
+            .keys()
+            .chain(source_signing.keys())
+            .cloned()
+            .collect();
+        let mut per_source = BTreeMap::new();
+        for label in labels {
+            let token = optional(source_tokens.remove(&label), |(setting, values)| {
+                TokenVerifier::new(setting, values)
+            })?;
+            let signature = optional(source_signing.remove(&label), |(setting, values)| {
+                SignatureVerifier::new(setting, values, tolerance)
+            })?;
+            per_source.insert(label, Credentials::new(token, signature)?);
+        }
+        Ok(Authenticator::new(global, per_source))
+    }
+
+    /// `SOURCE:SECRET` entries from a flag and a file, grouped by source, each source checked
+    /// against --sources. Values are the setting that named the secrets and the secrets.
+    fn per_source(
+        &self,
+        setting: &'static str,
+        direct: &[Secret],
+        file_setting: &'static str,
+        file: Option<&Path>,
+    ) -> Result<BTreeMap<String, (&'static str, Vec<String>)>, CredentialsError> {
+        let mut grouped: BTreeMap<String, (&'static str, Vec<String>)> = BTreeMap::new();
+        let Some((named_by, entries)) = gather(setting, direct, file_setting, file)? else {
+            return Ok(grouped);
+        };
+        for (index, entry) in entries.iter().enumerate() {
+            let (label, secret) = entry
+                .split_once(':')
+                .map(|(label, secret)| (label.trim(), secret.trim()))
+                .filter(|(label, secret)| !label.is_empty() && !secret.is_empty())
+                .ok_or(CredentialsError::SourceEntry {
+                    setting: named_by,
+                    position: index + 1,
+                })?;
+            if !self.sources.iter().any(|source| source == label) {
+                return Err(CredentialsError::UnknownSource {
+                    setting: named_by,
+                    label: label.to_owned(),
+                });
+            }
+            grouped
+                .entry(label.to_owned())
+                .or_insert((named_by, Vec::new()))
+                .1
+                .push(secret.to_owned());
+        }
+        Ok(grouped)
+    }
+}
+
+/// The secrets given directly plus those in `file`, with the setting to name in errors;
+/// `None` when neither is set.
+fn gather(
+    setting: &'static str,
+    direct: &[Secret],
+    file_setting: &'static str,
+    file: Option<&Path>,
+) -> Result<Option<(&'static str, Vec<String>)>, CredentialsError> {
+    let mut values: Vec<String> = direct.iter().map(|s| s.expose().to_owned()).collect();
+    let mut named_by = setting;
+    if let Some(path) = file {
+        let from_file = read_secret_lines(file_setting, path)?;
+        if from_file.is_empty() {
+            return Err(CredentialsError::EmptyFile {
+                setting: file_setting,
+                path: path.display().to_string(),
+            });
+        }
+        values.extend(from_file);
+        if direct.is_empty() {
+            named_by = file_setting;
+        }
+    }
+    Ok((!values.is_empty()).then_some((named_by, values)))
+}
+
+fn optional<T, V>(
+    value: Option<V>,
+    build: impl FnOnce(V) -> Result<T, CredentialsError>,
+) -> Result<Option<T>, CredentialsError> {
+    value.map(build).transpose()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Parses as the binary would, without the settings of the shell running the tests.
+    fn parse(args: &[&str]) -> Result<Config, clap::Error> {
+        static CLEAN_ENV: std::sync::Once = std::sync::Once::new();
+        // Every test reads the environment only through here, after this has run.
+        CLEAN_ENV.call_once(|| {
+            for (name, _) in std::env::vars_os() {
+                if name.to_string_lossy().starts_with("HOOKLINE_") {
+                    std::env::remove_var(name);
+                }
+            }
+        });
+        Config::try_parse_from(std::iter::once("hookline-ingest").chain(args.iter().copied()))
+    }
+
+    fn credentials_error(args: &[&str]) -> String {
+        parse(args)
+            .unwrap()
+            .authenticator()
+            .unwrap_err()
+            .to_string()
+    }
+
+    const SIGNING: &str = "whsec_aG9va2xpbmUtdGVzdC1zaWduaW5nLWtleS0zMmJ5dGU=";
+
+    #[test]
+    fn defaults_are_documented_values() {
+        let config = parse(&["--gitlab-token", "t"]).unwrap();
+        assert_eq!(config.header_read_timeout(), Duration::from_secs(10));
+        assert_eq!(config.body_read_timeout(), Duration::from_secs(30));
+        assert_eq!(config.max_concurrent_requests, 256);
+        assert_eq!(config.signature_tolerance_secs, 300);
+        assert_eq!(config.kafka_statistics_interval_ms, 5000);
+        assert!(config.authenticator().is_ok());
+    }
+
+    #[test]
+    fn some_credential_is_required() {
+        let message = credentials_error(&[]);
+        assert!(message.contains("HOOKLINE_GITLAB_TOKEN"), "{message}");
+        assert!(message.contains("HOOKLINE_SIGNING_SECRET"), "{message}");
+        // A signing secret alone is enough.
+        assert!(parse(&["--signing-secret", SIGNING])
+            .unwrap()
+            .authenticator()
+            .is_ok());
+    }
+
+    #[test]
+    fn invalid_secrets_name_the_setting_and_never_the_value() {
+        let message = credentials_error(&["--gitlab-token", "a,,b"]);
+        assert!(message.contains("HOOKLINE_GITLAB_TOKEN"), "{message}");
+        let message = credentials_error(&["--signing-secret", "not-a-secret"]);
+        assert!(message.contains("HOOKLINE_SIGNING_SECRET"), "{message}");
+        assert!(!message.contains("not-a-secret"), "{message}");
+    }
+
+    #[test]
+    fn per_source_secrets_must_be_source_colon_secret_for_a_listed_source() {
+        let message = credentials_error(&[
+            "--gitlab-token=t",
+            "--sources=prod",
+            "--source-tokens=prod-token-without-label",
+        ]);
+        assert!(
+            message.contains("entry 1 of HOOKLINE_SOURCE_TOKENS is not `SOURCE:SECRET`"),
+            "{message}"
+        );
+        assert!(!message.contains("prod-token-without-label"), "{message}");
+        let message = credentials_error(&[
+            "--gitlab-token=t",
+            "--sources=prod",
+            "--source-signing-secrets=prd:whsec_AAAA",
+        ]);
+        assert!(
+            message.contains("HOOKLINE_SOURCE_SIGNING_SECRETS"),
+            "{message}"
+        );
+        assert!(message.contains("\"prd\""), "{message}");
+        let message = credentials_error(&[
+            "--gitlab-token=t",
+            "--sources=prod",
+            "--source-signing-secrets=prod:nope",
+        ]);
+        assert!(message.contains("whsec_"), "{message}");
+    }
+
+    #[test]
+    fn secret_files_are_read_and_empty_or_missing_files_refused() {
+        let dir = std::env::temp_dir().join(format!("hookline-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let tokens = dir.join("source-tokens");
+        std::fs::write(&tokens, "prod:a\nprod:b\n\nstaging:c\n").unwrap();
+        let empty = dir.join("empty");
+        std::fs::write(&empty, "\n").unwrap();
+        let path = |p: &Path| p.display().to_string();
+        let config = parse(&[
+            "--gitlab-token=t",
+            "--sources=prod,staging",
+            "--source-tokens-file",
+            &path(&tokens),
+        ])
+        .unwrap();
+        assert!(config.authenticator().is_ok());
+        let message = credentials_error(&["--gitlab-token-file", &path(&empty)]);
+        assert!(message.contains("holds no secret"), "{message}");
+        let message = credentials_error(&["--signing-secret-file", &path(&dir.join("missing"))]);
+        assert!(
+            message.contains("cannot read HOOKLINE_SIGNING_SECRET_FILE"),
+            "{message}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn limits_and_timeouts_must_be_positive() {
+        for flag in [
+            "--header-read-timeout-ms=0",
+            "--body-read-timeout-ms=0",
+            "--max-concurrent-requests=0",
+            "--signature-tolerance-secs=0",
+        ] {
+            let error = parse(&["--gitlab-token=t", flag]).unwrap_err().to_string();
+            let name = flag.split('=').next().unwrap();
+            assert!(error.contains(name), "{flag}: {error}");
+        }
+    }
+
+    #[test]
+    fn debug_output_never_shows_secrets() {
+        let config = parse(&[
+            "--gitlab-token=hunter2",
+            "--sources=prod",
+            "--source-tokens=prod:swordfish",
+            "--signing-secret",
+            SIGNING,
+        ])
+        .unwrap();
+        let shown = format!("{config:?} {:?}", config.authenticator().unwrap());
+        for secret in ["hunter2", "swordfish", "aG9va2xp"] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
     }
 }

@@ -1,13 +1,15 @@
 //! The webhook handler: from an HTTP delivery to a durable Kafka record.
 //!
-//! In order: the source label is checked, the token is verified *before* the body is read (so
-//! unauthenticated clients cannot make ingest buffer 25 MB), the body is read under the size
-//! limit, classified by `X-Gitlab-Event`, checked to be a JSON object, and written to its
-//! family's topic, or to the dead-letter topic with the reason when it cannot be read.
+//! In order: a slot under the concurrency limit is taken (503 at once when there is none),
+//! the source label is checked, the token and the signature headers are checked *before* the
+//! body is read (so unauthenticated clients cannot make ingest buffer 25 MB), the body is read
+//! under the size limit and the body deadline, the signature (if required) is verified over
+//! it, the body is classified by `X-Gitlab-Event`, checked to be a JSON object, and written to
+//! its family's topic, or to the dead-letter topic with the reason when it cannot be read.
 //! GitLab gets its answer only after the sink reports the record durable.
 
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::body::{to_bytes, Body};
 use axum::extract::{Path, State};
@@ -17,32 +19,62 @@ use axum::Json;
 use bytes::Bytes;
 use hookline_schemas::event::Family;
 use hookline_schemas::record::{self, RecordHeaders, Topics, INSTANCE_KEY};
+use prometheus::IntGauge;
+use tokio::sync::Semaphore;
 
 use crate::api::{Accepted, IngestError};
-use crate::auth::TokenVerifier;
+use crate::auth::{signature_header, AuthFailure, Authenticator};
 use crate::prometheus::IngestMetrics;
 use crate::sinks::{HookRecord, HookSink};
 
 /// GitLab's request headers that ingest reads.
 mod gitlab_header {
     pub const EVENT: &str = "x-gitlab-event";
-    pub const TOKEN: &str = "x-gitlab-token";
     pub const INSTANCE: &str = "x-gitlab-instance";
     /// GitLab 17.4+: the same for every retry and manual resend of one event to one hook.
     pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
-    /// Standard Webhooks (GitLab 19 signing tokens): equals the Idempotency-Key.
-    pub const WEBHOOK_ID: &str = "webhook-id";
 }
 
 /// Everything a request handler needs, shared by all requests.
 pub struct AppState<S> {
     pub sink: S,
-    pub verifier: TokenVerifier,
+    pub authenticator: Authenticator,
     pub topics: Topics,
     /// Labels accepted in `/hooks/{source}`; bounded so metrics labels stay bounded.
     pub sources: Vec<String>,
     pub max_body_bytes: usize,
+    /// How long the body may take to arrive once the headers are in.
+    pub body_read_timeout: Duration,
+    /// One permit per delivery handled at once; none left means 503 at once.
+    pub admission: Semaphore,
     pub metrics: IngestMetrics,
+}
+
+impl<S> AppState<S> {
+    /// Counts an authentication failure and turns it into the answer.
+    fn refuse(&self, source: Option<&str>, failure: AuthFailure) -> IngestError {
+        self.metrics
+            .auth_failures_total
+            .with_label_values(&[source.unwrap_or(""), failure.reason()])
+            .inc();
+        failure.into()
+    }
+}
+
+/// Counts a delivery in the in-flight gauge for as long as it lives.
+struct InFlight<'a>(&'a IntGauge);
+
+impl<'a> InFlight<'a> {
+    fn enter(gauge: &'a IntGauge) -> Self {
+        gauge.inc();
+        Self(gauge)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
 }
 
 /// `POST /hooks`.
@@ -75,7 +107,13 @@ async fn receive<S: HookSink>(
         .map_or(Family::Other, |v| {
             Family::from_event_header(&String::from_utf8_lossy(v.as_bytes()))
         });
-    let result = accept(state, source, headers, body).await;
+    let result = match state.admission.try_acquire() {
+        Ok(_permit) => {
+            let _in_flight = InFlight::enter(&state.metrics.requests_in_flight);
+            accept(state, source, headers, body).await
+        }
+        Err(_) => Err(IngestError::Overloaded),
+    };
     let outcome = match &result {
         Ok(accepted) => accepted.status,
         Err(error) => error.outcome(),
@@ -101,18 +139,25 @@ async fn accept<S: HookSink>(
             });
         }
     }
-    if let Err(failure) = state
-        .verifier
-        .verify(headers.get(gitlab_header::TOKEN).map(|v| v.as_bytes()))
-    {
-        state
-            .metrics
-            .auth_failures_total
-            .with_label_values(&[source.as_deref().unwrap_or(""), failure.reason()])
-            .inc();
-        return Err(failure.into());
+    let received_at = since_epoch();
+    let signature = state
+        .authenticator
+        .for_source(source.as_deref())
+        .check_headers(headers, received_at.as_secs() as i64)
+        .map_err(|failure| state.refuse(source.as_deref(), failure))?;
+    let body = tokio::time::timeout(
+        state.body_read_timeout,
+        read_body(headers, body, state.max_body_bytes),
+    )
+    .await
+    .map_err(|_| IngestError::BodyTimeout {
+        seconds: state.body_read_timeout.as_secs_f64(),
+    })??;
+    if let Some(signature) = signature {
+        signature
+            .verify(&body)
+            .map_err(|failure| state.refuse(source.as_deref(), failure))?;
     }
-    let body = read_body(headers, body, state.max_body_bytes).await?;
     let started = Instant::now();
     state.metrics.payload_bytes.observe(body.len() as f64);
 
@@ -122,8 +167,8 @@ async fn accept<S: HookSink>(
         event_id: record::event_id(event_type.as_deref().unwrap_or(""), &body),
         event_type: event_type.unwrap_or_default(),
         delivery_key: header_text(headers, gitlab_header::IDEMPOTENCY_KEY)
-            .or_else(|| header_text(headers, gitlab_header::WEBHOOK_ID)),
-        received_at_ms: now_ms(),
+            .or_else(|| header_text(headers, signature_header::ID)),
+        received_at_ms: received_at.as_millis() as i64,
         gitlab_instance: header_text(headers, gitlab_header::INSTANCE),
         source,
         gitlab_version: header_text(headers, USER_AGENT.as_str())
@@ -238,10 +283,10 @@ fn gitlab_version(user_agent: &str) -> Option<String> {
         .filter(|v| !v.is_empty())
 }
 
-fn now_ms() -> i64 {
+fn since_epoch() -> Duration {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

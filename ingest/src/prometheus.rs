@@ -3,13 +3,15 @@
 //! Labels are bounded: hooks are counted by event *family* (a fixed set), never by the raw
 //! `X-Gitlab-Event` value, which an unauthenticated client could vary without limit.
 
-use prometheus::{exponential_buckets, Histogram, HistogramOpts, IntCounterVec, Opts, Registry};
+use prometheus::{
+    exponential_buckets, Histogram, HistogramOpts, IntCounterVec, IntGauge, Opts, Registry,
+};
 
 /// Handles to every ingest metric; cheap to clone.
 #[derive(Clone)]
 pub struct IngestMetrics {
-    /// Deliveries by event family and outcome (accepted, dead_letter, unauthorized,
-    /// too_large, unavailable).
+    /// Deliveries by event family and outcome (accepted, dead_lettered, unauthorized,
+    /// too_large, unknown_source, bad_request, timeout, overloaded, unavailable).
     pub requests_total: IntCounterVec,
     /// Authentication failures by source label and reason.
     pub auth_failures_total: IntCounterVec,
@@ -19,6 +21,14 @@ pub struct IngestMetrics {
     pub ack_seconds: Histogram,
     /// Time Kafka took to acknowledge a record.
     pub kafka_produce_seconds: Histogram,
+    /// Deliveries being handled now (bounded by --max-concurrent-requests).
+    pub requests_in_flight: IntGauge,
+    /// Records in librdkafka's producer queues, from its statistics callback.
+    pub kafka_queue_messages: IntGauge,
+    /// Bytes of those records.
+    pub kafka_queue_bytes: IntGauge,
+    /// How many records those queues hold at most (`queue.buffering.max.messages`).
+    pub kafka_queue_capacity_messages: IntGauge,
 }
 
 impl IngestMetrics {
@@ -60,12 +70,32 @@ impl IngestMetrics {
                 )
                 .buckets(latency_buckets),
             )?,
+            requests_in_flight: IntGauge::new(
+                "hookline_ingest_requests_in_flight",
+                "Webhook deliveries being handled now.",
+            )?,
+            kafka_queue_messages: IntGauge::new(
+                "hookline_ingest_kafka_queue_messages",
+                "Records waiting in the Kafka producer's queues (librdkafka statistics msg_cnt).",
+            )?,
+            kafka_queue_bytes: IntGauge::new(
+                "hookline_ingest_kafka_queue_bytes",
+                "Bytes of the records waiting in the Kafka producer's queues (librdkafka statistics msg_size).",
+            )?,
+            kafka_queue_capacity_messages: IntGauge::new(
+                "hookline_ingest_kafka_queue_capacity_messages",
+                "Records the Kafka producer's queues hold at most (librdkafka statistics msg_max); 0 until the first statistics.",
+            )?,
         };
         registry.register(Box::new(metrics.requests_total.clone()))?;
         registry.register(Box::new(metrics.auth_failures_total.clone()))?;
         registry.register(Box::new(metrics.payload_bytes.clone()))?;
         registry.register(Box::new(metrics.ack_seconds.clone()))?;
         registry.register(Box::new(metrics.kafka_produce_seconds.clone()))?;
+        registry.register(Box::new(metrics.requests_in_flight.clone()))?;
+        registry.register(Box::new(metrics.kafka_queue_messages.clone()))?;
+        registry.register(Box::new(metrics.kafka_queue_bytes.clone()))?;
+        registry.register(Box::new(metrics.kafka_queue_capacity_messages.clone()))?;
         Ok(metrics)
     }
 }

@@ -1,12 +1,14 @@
 //! What every Hookline service runs on, written once.
 //!
 //! Ingest and the consumers are different programs with the same operational surface: an admin
-//! listener with `/metrics`, `/healthz` and `/readyz` ([`admin`]); human or JSON logs
+//! listener with `/metrics`, `/healthz` and `/readyz` ([`admin`]); an HTTP server that cuts off
+//! clients too slow to send their headers ([`http`]); human or JSON logs
 //! ([`telemetry`]); one shutdown path for SIGINT and SIGTERM ([`shutdown`]); listeners that say
 //! which setting to change when their port is taken ([`listen`]); and the Kafka topics they
 //! depend on, created with the configured partitions ([`topics`]).
 
 pub mod admin;
+pub mod http;
 pub mod listen;
 pub mod shutdown;
 pub mod telemetry;

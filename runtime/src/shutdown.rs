@@ -33,3 +33,31 @@ async fn wait_for_signal() {
         }
     }
 }
+
+/// Runs `work` unless `shutdown` is cancelled first; `None` when it was.
+///
+/// For start-up steps that may wait on an unreachable dependency (creating topics, connecting):
+/// a SIGTERM during them ends the process promptly instead of after their timeout.
+pub async fn unless_cancelled<F: std::future::Future>(
+    shutdown: &CancellationToken,
+    work: F,
+) -> Option<F::Output> {
+    tokio::select! {
+        output = work => Some(output),
+        () = shutdown.cancelled() => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn cancellation_interrupts_pending_work() {
+        let shutdown = CancellationToken::new();
+        assert_eq!(unless_cancelled(&shutdown, async { 7 }).await, Some(7));
+        shutdown.cancel();
+        let never = std::future::pending::<()>();
+        assert_eq!(unless_cancelled(&shutdown, never).await, None);
+    }
+}

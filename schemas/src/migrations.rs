@@ -55,6 +55,36 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "pipelines",
         sql: include_str!("../migrations/0002_pipelines.sql"),
     },
+    Migration {
+        version: 3,
+        name: "jobs",
+        sql: include_str!("../migrations/0003_jobs.sql"),
+    },
+    Migration {
+        version: 4,
+        name: "merge_requests",
+        sql: include_str!("../migrations/0004_merge_requests.sql"),
+    },
+    Migration {
+        version: 5,
+        name: "pushes",
+        sql: include_str!("../migrations/0005_pushes.sql"),
+    },
+    Migration {
+        version: 6,
+        name: "issues",
+        sql: include_str!("../migrations/0006_issues.sql"),
+    },
+    Migration {
+        version: 7,
+        name: "deployments",
+        sql: include_str!("../migrations/0007_deployments.sql"),
+    },
+    Migration {
+        version: 8,
+        name: "releases",
+        sql: include_str!("../migrations/0008_releases.sql"),
+    },
 ];
 
 #[cfg(test)]

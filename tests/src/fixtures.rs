@@ -12,3 +12,61 @@ pub fn read(name: &str) -> Vec<u8> {
     let path = dir().join(name);
     std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read fixture {}: {e}", path.display()))
 }
+
+/// The hook kinds of a realistic mix, with the share of each in GitLab traffic in mind:
+/// job and pipeline hooks dominate, merge requests, pushes and notes follow.
+const MIX: &[(&str, &str)] = &[
+    ("gitlab-webhooks/job.json", "Job Hook"),
+    ("gitlab-webhooks/build.json", "Job Hook"),
+    ("gitlab-webhooks/job.json", "Job Hook"),
+    ("gitlab-webhooks/pipeline.json", "Pipeline Hook"),
+    ("seeds/pipeline_hook.json", "Pipeline Hook"),
+    ("gitlab-webhooks/merge_request.json", "Merge Request Hook"),
+    ("gitlab-webhooks/push.json", "Push Hook"),
+    ("gitlab-webhooks/note_merge_request.json", "Note Hook"),
+    ("gitlab-webhooks/issue.json", "Issue Hook"),
+    ("gitlab-webhooks/deployment.json", "Deployment Hook"),
+    ("gitlab-webhooks/tag_push.json", "Tag Push Hook"),
+    ("gitlab-webhooks/release.json", "Release Hook"),
+];
+
+/// `count` distinct hooks of the realistic mix: each a fixture with its object id and
+/// project id varied, so every body (and so every event id) is different and the records
+/// spread over 50 projects.
+pub fn mix(count: usize) -> Vec<crate::load::Hook> {
+    let templates: Vec<(serde_json::Value, &'static str)> = MIX
+        .iter()
+        .map(|(file, event)| {
+            let value = serde_json::from_slice(&read(file))
+                .unwrap_or_else(|e| panic!("fixture {file} is not JSON: {e}"));
+            (value, *event)
+        })
+        .collect();
+    (0..count)
+        .map(|i| {
+            let (template, event) = &templates[i % templates.len()];
+            let mut body = template.clone();
+            let project = (i % 50 + 1) as u64;
+            let id = 10_000_000 + i as u64;
+            for pointer in ["/project_id", "/project/id"] {
+                if let Some(value) = body.pointer_mut(pointer) {
+                    *value = project.into();
+                }
+            }
+            for pointer in [
+                "/object_attributes/id",
+                "/build_id",
+                "/id",
+                "/deployment_id",
+            ] {
+                if let Some(value) = body.pointer_mut(pointer) {
+                    *value = id.into();
+                }
+            }
+            crate::load::Hook {
+                event,
+                body: serde_json::to_vec(&body).expect("JSON").into(),
+            }
+        })
+        .collect()
+}

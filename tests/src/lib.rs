@@ -7,5 +7,6 @@
 
 pub mod fixtures;
 pub mod gitlab;
+pub mod load;
 pub mod process;
 pub mod stack;

@@ -88,13 +88,15 @@ impl Supervised {
         Ok(())
     }
 
+    /// The process id, while the process runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// Sends `signal` to the process group.
     pub fn signal(&self, signal: i32) {
         if let Some(child) = &self.child {
-            // The group id is the child's pid (process_group(0)).
-            unsafe {
-                libc::kill(-(child.id() as i32), signal);
-            }
+            self.signal_child(child, signal);
         }
     }
 
@@ -125,6 +127,8 @@ impl Supervised {
     }
 
     fn signal_child(&self, child: &Child, signal: i32) {
+        // The group id is the child's pid (process_group(0)).
+        // SAFETY: kill(2) has no memory-safety preconditions.
         unsafe {
             libc::kill(-(child.id() as i32), signal);
         }

@@ -34,6 +34,10 @@ pub struct StackOptions {
     pub clickhouse_database: String,
     /// Whether to start Prometheus, scraping both services.
     pub with_prometheus: bool,
+    /// Extra command-line arguments for ingest, after the stack's own.
+    pub ingest_args: Vec<String>,
+    /// Extra environment variables for ingest (e.g. `HOOKLINE_SIGNING_SECRET`).
+    pub ingest_env: Vec<(String, String)>,
 }
 
 /// The ports of every listener; 0 means any free port.
@@ -56,6 +60,8 @@ impl StackOptions {
             data_dir: None,
             clickhouse_database: format!("hookline_test_{}_{}", std::process::id(), unique()),
             with_prometheus: false,
+            ingest_args: Vec::new(),
+            ingest_env: Vec::new(),
         }
     }
 }
@@ -64,6 +70,8 @@ impl StackOptions {
 pub struct Stack {
     /// Where to POST GitLab hooks.
     pub webhook_url: String,
+    /// The address of ingest's webhook listener, for raw TCP clients.
+    pub webhook_addr: SocketAddr,
     /// Base URL of ingest's admin listener (`/metrics`, `/healthz`, `/readyz`).
     pub ingest_admin_url: String,
     /// Base URL of the consumers' admin listener.
@@ -168,7 +176,9 @@ impl Stack {
             .args(["--listen", &format!("127.0.0.1:{webhooks}")])
             .args(["--admin-listen", &format!("127.0.0.1:{ingest_admin}")])
             .args(["--kafka-brokers", &kafka_brokers])
-            .args(["--topic-partitions", "3"]);
+            .args(["--topic-partitions", "3"])
+            .args(&options.ingest_args)
+            .envs(options.ingest_env.iter().map(|(k, v)| (k, v)));
         let mut ingest = Supervised::spawn("hookline-ingest", command, &logs.join("ingest.log"))?;
         let ingest_admin_url = format!("http://127.0.0.1:{ingest_admin}");
         wait_for_http(&mut ingest, &format!("{ingest_admin_url}/readyz")).await?;
@@ -225,6 +235,7 @@ impl Stack {
 
         Ok(Self {
             webhook_url: format!("http://127.0.0.1:{webhooks}/hooks"),
+            webhook_addr: SocketAddr::from(([127, 0, 0, 1], webhooks)),
             ingest_admin_url,
             consumers_admin_url,
             kafka_brokers,

@@ -74,6 +74,16 @@ impl ClickHouseSink {
     async fn try_write(&self, batch: &Batch) -> Result<(), clickhouse::error::Error> {
         self.insert("raw_hooks", &batch.raw_hooks).await?;
         self.insert("pipelines", &batch.pipelines).await?;
+        self.insert("jobs", &batch.jobs).await?;
+        self.insert("merge_requests", &batch.merge_requests).await?;
+        self.insert("merge_request_events", &batch.merge_request_events)
+            .await?;
+        self.insert("merge_request_reviews", &batch.merge_request_reviews)
+            .await?;
+        self.insert("pushes", &batch.pushes).await?;
+        self.insert("issues", &batch.issues).await?;
+        self.insert("deployments", &batch.deployments).await?;
+        self.insert("releases", &batch.releases).await?;
         Ok(())
     }
 

@@ -17,6 +17,8 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::raw_hooks::millis_to_time;
+use super::version::versioned;
+use super::{project_id, project_path, username};
 
 /// A row of `pipelines` (DDL: `schemas/migrations/0002_pipelines.sql`).
 #[derive(Debug, Clone, PartialEq, Row, Serialize, Deserialize)]
@@ -50,10 +52,8 @@ impl PipelineRow {
         let project = hook.project.as_ref();
         Self {
             // GitLab's documentation example has no project id; 0 marks "not sent".
-            project_id: project.and_then(|p| p.id).unwrap_or_default(),
-            project_path: project
-                .map(|p| p.path_with_namespace.clone())
-                .unwrap_or_default(),
+            project_id: project_id(None, project),
+            project_path: project_path(project),
             pipeline_id: attributes.id,
             pipeline_iid: attributes.iid,
             git_ref: attributes.git_ref.clone(),
@@ -66,11 +66,7 @@ impl PipelineRow {
             finished_at: attributes.finished_at,
             duration_seconds: attributes.duration,
             queued_duration_seconds: attributes.queued_duration,
-            user_username: hook
-                .user
-                .as_ref()
-                .map(|u| u.username.clone())
-                .unwrap_or_default(),
+            user_username: username(hook.user.as_ref()),
             version: version(&attributes.status, attributes.finished_at),
             event_id: headers.event_id.clone(),
             received_at: millis_to_time(headers.received_at_ms),
@@ -80,10 +76,7 @@ impl PipelineRow {
 
 /// Orders the states of one pipeline: `finished_at` (ms) in the high bits, lifecycle rank low.
 pub fn version(status: &str, finished_at: Option<OffsetDateTime>) -> u64 {
-    let finished_ms = finished_at
-        .map(|t| u64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or_default())
-        .unwrap_or_default();
-    (finished_ms << 8) | u64::from(lifecycle_rank(status))
+    versioned(finished_at, lifecycle_rank(status))
 }
 
 /// A pipeline status's place in GitLab's pipeline lifecycle; unknown statuses rank lowest.

@@ -3,14 +3,19 @@
 //! A write resolves when every in-sync replica has the record, so a 200 to GitLab means the
 //! hook survives the loss of the leader. The idempotent producer (`enable.idempotence`) keeps
 //! librdkafka's internal retries from duplicating or reordering records within a partition.
+//!
+//! librdkafka's periodic statistics (`statistics.interval.ms`) feed the queue-depth gauges
+//! through [`StatsContext`], so a broker that slows down shows before deliveries time out.
 
 use std::time::{Duration, Instant};
 
+use rdkafka::client::ClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::util::Timeout;
+use serde::Deserialize;
 
 use super::{HookRecord, HookSink, SinkError};
 use crate::prometheus::IngestMetrics;
@@ -27,10 +32,49 @@ pub struct KafkaSettings {
     pub linger_ms: u64,
     /// librdkafka `compression.type`.
     pub compression: String,
+    /// librdkafka `statistics.interval.ms`; zero turns statistics off.
+    pub statistics_interval: Duration,
+}
+
+/// The producer's client context: publishes librdkafka's statistics as metrics.
+pub struct StatsContext {
+    metrics: IngestMetrics,
+}
+
+/// The part of librdkafka's statistics JSON the gauges need (top-level producer queue).
+///
+/// Parsed here rather than through rdkafka's full `Statistics` model: that model fails on a
+/// report missing any of its many fields, and reports its failures only through the `log`
+/// crate, which these services do not collect (against the local broker, `stats()` was
+/// never called).
+#[derive(Debug, Deserialize)]
+struct QueueStatistics {
+    /// Records in the producer queues.
+    msg_cnt: u64,
+    /// Bytes of those records.
+    msg_size: u64,
+    /// Maximum records the queues hold.
+    msg_max: u64,
+}
+
+impl ClientContext for StatsContext {
+    fn stats_raw(&self, statistics: &[u8]) {
+        match serde_json::from_slice::<QueueStatistics>(statistics) {
+            Ok(queue) => {
+                let gauge = |value: u64| i64::try_from(value).unwrap_or(i64::MAX);
+                self.metrics.kafka_queue_messages.set(gauge(queue.msg_cnt));
+                self.metrics.kafka_queue_bytes.set(gauge(queue.msg_size));
+                self.metrics
+                    .kafka_queue_capacity_messages
+                    .set(gauge(queue.msg_max));
+            }
+            Err(error) => tracing::warn!(%error, "cannot read librdkafka statistics"),
+        }
+    }
 }
 
 pub struct KafkaSink {
-    producer: FutureProducer,
+    producer: FutureProducer<StatsContext>,
     metrics: IngestMetrics,
 }
 
@@ -46,8 +90,14 @@ impl KafkaSink {
                 "message.timeout.ms",
                 settings.ack_timeout.as_millis().to_string(),
             )
+            .set(
+                "statistics.interval.ms",
+                settings.statistics_interval.as_millis().to_string(),
+            )
             .set("client.id", "hookline-ingest")
-            .create()?;
+            .create_with_context(StatsContext {
+                metrics: metrics.clone(),
+            })?;
         Ok(Self { producer, metrics })
     }
 

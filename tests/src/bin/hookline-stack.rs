@@ -53,6 +53,8 @@ async fn main() -> anyhow::Result<()> {
         clickhouse_database: std::env::var("HOOKLINE_CLICKHOUSE_DATABASE")
             .unwrap_or_else(|_| "gitlab".to_owned()),
         with_prometheus: true,
+        ingest_args: Vec::new(),
+        ingest_env: Vec::new(),
     };
     println!(
         "starting the Hookline stack (data and logs in {})…",

@@ -1,0 +1,197 @@
+//! Order independence of the projections, as properties: for generated lifecycles of
+//! pipelines, jobs and merge requests (built from the GitLab fixtures with varied ids, times
+//! and outcomes), every permutation and duplication of the hooks projects to rows that, reduced
+//! as the tables' `ReplacingMergeTree(version)` reduces them ("highest version wins per sorting
+//! key"), give exactly the lifecycle's final state.
+//!
+//! `hookline-tests/tests/order_independence.rs` checks the same against the real engine.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Debug;
+
+use hookline_consumers::projection::{Batch, HookMessage};
+use hookline_schemas::record::{event_id, RecordHeaders};
+use hookline_tests::gitlab::{
+    job_lifecycle, merge_request_lifecycle, pipeline_lifecycle, Final, Hook,
+};
+use proptest::prelude::*;
+use proptest::sample::Index;
+use time::OffsetDateTime;
+
+/// The hooks with some delivered again, in any order.
+fn arrivals(hooks: Vec<Hook>) -> impl Strategy<Value = Vec<Hook>> {
+    proptest::collection::vec(any::<Index>(), 0..hooks.len()).prop_flat_map(move |again| {
+        let mut all = hooks.clone();
+        all.extend(again.iter().map(|i| i.get(&hooks).clone()));
+        Just(all).prop_shuffle()
+    })
+}
+
+/// Projects the hooks in arrival order, as the consumers would.
+fn project(hooks: &[Hook]) -> Batch {
+    let mut batch = Batch::default();
+    for (offset, hook) in (0..).zip(hooks) {
+        let message = HookMessage {
+            topic: "gitlab.test".to_owned(),
+            partition: 0,
+            offset,
+            key: "1".to_owned(),
+            headers: RecordHeaders {
+                event_type: hook.event.to_owned(),
+                event_id: event_id(hook.event, &hook.body),
+                delivery_key: None,
+                // Arrival time differs per copy: it must not matter.
+                received_at_ms: 1_700_000_000_000 + offset,
+                gitlab_instance: None,
+                source: None,
+                gitlab_version: None,
+            },
+            body: hook.body.clone(),
+        };
+        batch.add(&message).expect("every generated hook projects");
+    }
+    batch
+}
+
+/// Reduces rows as `ReplacingMergeTree(version)` does: per key, the row of highest version.
+/// Rows that tie on the highest version must agree, or the result would depend on arrival.
+fn latest<R, K: Ord + Debug, S: PartialEq + Debug>(
+    rows: &[R],
+    key: impl Fn(&R) -> K,
+    version: impl Fn(&R) -> u64,
+    state: impl Fn(&R) -> S,
+) -> BTreeMap<K, S> {
+    let mut best: BTreeMap<K, (u64, S)> = BTreeMap::new();
+    for row in rows {
+        let (k, v, s) = (key(row), version(row), state(row));
+        match best.get(&k) {
+            Some((bv, bs)) if *bv == v => assert_eq!(bs, &s, "rows of {k:?} tie on version {v}"),
+            Some((bv, _)) if *bv > v => {}
+            _ => {
+                best.insert(k, (v, s));
+            }
+        }
+    }
+    best.into_iter().map(|(k, (_, s))| (k, s)).collect()
+}
+
+fn outcome() -> impl Strategy<Value = &'static str> {
+    prop_oneof![Just("success"), Just("failed"), Just("canceled")]
+}
+
+/// An end state, or a state the entity is still in.
+fn any_status() -> impl Strategy<Value = &'static str> {
+    prop_oneof![outcome(), Just("created"), Just("pending"), Just("running")]
+}
+
+fn start() -> impl Strategy<Value = OffsetDateTime> {
+    // 2020-01-01 .. 2030-01-01, whole seconds as GitLab sends them.
+    (1_577_836_800i64..1_893_456_000).prop_map(|s| OffsetDateTime::from_unix_timestamp(s).unwrap())
+}
+
+/// A pipeline (maybe run twice) and its jobs (maybe manual).
+type PipelineCase = (Vec<Hook>, Final, Vec<(u64, Final)>);
+
+fn pipeline_case() -> impl Strategy<Value = PipelineCase> {
+    (
+        (1u64..1 << 40, 1u64..1 << 40, start()),
+        (any_status(), proptest::option::of(outcome())),
+        proptest::collection::vec((any_status(), any::<bool>()), 1..4),
+    )
+        .prop_map(|((project, pipeline, start), (outcome, rerun), jobs)| {
+            let (mut hooks, expected) =
+                pipeline_lifecycle((project, pipeline), start, outcome, rerun);
+            let mut job_finals = Vec::new();
+            for (job, (outcome, manual)) in (pipeline * 10..).zip(jobs) {
+                let (job_hooks, job_final) =
+                    job_lifecycle((project, pipeline, job), start, outcome, manual);
+                hooks.extend(job_hooks);
+                job_finals.push((job, job_final));
+            }
+            (hooks, expected, job_finals)
+        })
+        .prop_flat_map(|(hooks, expected, jobs)| (arrivals(hooks), Just(expected), Just(jobs)))
+}
+
+fn merge_request_case() -> impl Strategy<Value = (Vec<Hook>, Final)> {
+    (
+        (1u64..1 << 40, 1u64..1 << 40, 1u64..100_000, start()),
+        (0u64..4, any::<bool>(), any::<bool>()),
+    )
+        .prop_map(
+            |((project, id, iid, start), (approvers, reopen, relabel))| {
+                merge_request_lifecycle((project, id, iid), start, approvers, reopen, relabel)
+            },
+        )
+        .prop_flat_map(|(hooks, expected)| (arrivals(hooks), Just(expected)))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn pipelines_and_jobs_end_in_their_final_state_whatever_the_order(
+        (hooks, pipeline, jobs) in pipeline_case()
+    ) {
+        let batch = project(&hooks);
+        let pipelines = latest(
+            &batch.pipelines,
+            |r| (r.project_id, r.pipeline_id),
+            |r| r.version,
+            |r| (r.status.clone(), r.finished_at),
+        );
+        prop_assert_eq!(pipelines.len(), 1);
+        let state = pipelines.into_values().next().unwrap();
+        prop_assert_eq!(state, (pipeline.state, pipeline.at));
+
+        let actual = latest(
+            &batch.jobs,
+            |r| r.job_id,
+            |r| r.version,
+            |r| (r.status.clone(), r.finished_at, r.failure_reason.clone()),
+        );
+        let expected: BTreeMap<_, _> = jobs
+            .into_iter()
+            .map(|(id, f)| (id, (f.state, f.at, f.detail)))
+            .collect();
+        prop_assert_eq!(actual, expected);
+    }
+
+    #[test]
+    fn merge_requests_end_in_their_final_state_and_log_each_event_once(
+        (hooks, expected) in merge_request_case()
+    ) {
+        let batch = project(&hooks);
+        let latest_state = latest(
+            &batch.merge_requests,
+            |r| (r.project_id, r.merge_request_iid, r.merge_request_id),
+            |r| r.version,
+            |r| (r.state.clone(), r.last_action.clone(), r.updated_at),
+        );
+        prop_assert_eq!(latest_state.len(), 1);
+        let state = latest_state.into_values().next().unwrap();
+        prop_assert_eq!(state, (expected.state.clone(), expected.detail.clone(), expected.at.unwrap()));
+
+        // The log's sorting key collapses copies: one row per distinct key.
+        let events: BTreeSet<_> = batch
+            .merge_request_events
+            .iter()
+            .map(|r| (r.action.clone(), r.event_at, r.actor_id))
+            .collect();
+        let wanted: BTreeSet<_> = expected.events.iter().cloned().collect();
+        prop_assert_eq!(&events, &wanted);
+        let merged_at: Vec<_> = events.iter().filter(|e| e.0 == "merge").map(|e| e.1).collect();
+        prop_assert_eq!(merged_at.len(), 1);
+
+        let reviews: BTreeSet<_> = batch
+            .merge_request_reviews
+            .iter()
+            .map(|r| (r.kind.clone(), r.reviewed_at, r.actor_id))
+            .collect();
+        let approvals: BTreeSet<_> = wanted
+            .into_iter()
+            .filter(|e| e.0 == "approval" || e.0 == "approved")
+            .collect();
+        prop_assert_eq!(reviews, approvals);
+    }
+}

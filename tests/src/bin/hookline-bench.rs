@@ -1,0 +1,315 @@
+//! `make bench`: measures ingest against its floors in one run and writes BENCHMARKS.md.
+//!
+//! Ingest's throughput (hooks/s with durable acks, 64 connections, a realistic mix of hook
+//! bodies) is compared with two floors measured in the same run on the same machine:
+//! (a) the same HTTP load against an endpoint that only reads the body and answers 200, and
+//! (b) a raw librdkafka producer writing the same records to the same broker with as many in
+//! flight. Every figure is the median of several runs, because the machines are shared and
+//! noisy. Latency is measured at half the maximum rate, where a service should be comfortable.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use futures::StreamExt;
+use hookline_schemas::event::Family;
+use hookline_schemas::record::{self, RecordHeaders, Topics};
+use hookline_tests::fixtures;
+use hookline_tests::load::{self, Hook, LoadResult};
+use hookline_tests::stack::{Stack, StackOptions};
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::util::Timeout;
+use rdkafka::ClientConfig;
+
+/// Concurrent connections (and records in flight for the producer floor).
+const CONNECTIONS: usize = 64;
+/// Hooks per measured run, unless `HOOKLINE_BENCH_HOOKS` says otherwise.
+const DEFAULT_HOOKS_PER_RUN: usize = 12_000;
+/// Measured runs per figure; the median is reported.
+const RUNS: usize = 3;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let command = std::env::args().collect::<Vec<_>>().join(" ");
+    let hooks_per_run = match std::env::var("HOOKLINE_BENCH_HOOKS") {
+        Ok(n) => n.parse().context("HOOKLINE_BENCH_HOOKS is not a number")?,
+        Err(_) => DEFAULT_HOOKS_PER_RUN,
+    };
+    let mut stack = Stack::start(StackOptions::for_test()).await?;
+    // Only ingest and the broker are measured: the consumers would compete for the CPU.
+    stack.consumers.stop();
+    let hooks = Arc::new(fixtures::mix(hooks_per_run));
+    let mean_body = hooks.iter().map(|h| h.body.len()).sum::<usize>() / hooks.len();
+
+    eprintln!("warming up…");
+    load::closed_loop(
+        &stack.webhook_url,
+        &stack.token,
+        hooks.clone(),
+        CONNECTIONS,
+        2_000,
+    )
+    .await;
+
+    let mut ingest_runs = Vec::new();
+    let mut http_floor_runs = Vec::new();
+    let mut kafka_floor_runs = Vec::new();
+    let bare = bare_endpoint().await?;
+    for run in 1..=RUNS {
+        eprintln!("run {run}/{RUNS}: ingest");
+        ingest_runs.push(
+            load::closed_loop(
+                &stack.webhook_url,
+                &stack.token,
+                hooks.clone(),
+                CONNECTIONS,
+                hooks_per_run,
+            )
+            .await,
+        );
+        eprintln!("run {run}/{RUNS}: HTTP floor");
+        http_floor_runs.push(
+            load::closed_loop(
+                &bare,
+                &stack.token,
+                hooks.clone(),
+                CONNECTIONS,
+                hooks_per_run,
+            )
+            .await,
+        );
+        eprintln!("run {run}/{RUNS}: Kafka producer floor");
+        kafka_floor_runs.push(produce_floor(&stack.kafka_brokers, &hooks).await?);
+    }
+    let ingest = median(ingest_runs.iter().map(LoadResult::per_second));
+    let http_floor = median(http_floor_runs.iter().map(LoadResult::per_second));
+    let kafka_floor = median(kafka_floor_runs.iter().copied());
+    let floor = http_floor.min(kafka_floor);
+
+    let half_rate = ingest / 2.0;
+    let mut paced_runs = Vec::new();
+    for run in 1..=RUNS {
+        eprintln!("run {run}/{RUNS}: ingest at {half_rate:.0} hooks/s");
+        let total = (half_rate * 8.0) as usize;
+        paced_runs.push(
+            load::paced(
+                &stack.webhook_url,
+                &stack.token,
+                hooks.clone(),
+                CONNECTIONS,
+                half_rate,
+                total,
+            )
+            .await,
+        );
+    }
+    let p50 = median(paced_runs.iter().map(|r| ms(r.quantile(0.5))));
+    let p99 = median(paced_runs.iter().map(|r| ms(r.quantile(0.99))));
+    let failures: usize = ingest_runs
+        .iter()
+        .chain(&paced_runs)
+        .map(|r| r.failures)
+        .sum();
+    let rss_mb = peak_rss_mb(stack.ingest.pid().context("ingest is not running")?)?;
+
+    let report = render(Report {
+        command,
+        hooks_per_run,
+        mean_body,
+        ingest,
+        http_floor,
+        kafka_floor,
+        ratio: ingest / floor,
+        p50,
+        p99,
+        half_rate,
+        failures,
+        rss_mb,
+        ingest_runs: ingest_runs.iter().map(LoadResult::per_second).collect(),
+        http_runs: http_floor_runs.iter().map(LoadResult::per_second).collect(),
+        kafka_runs: kafka_floor_runs,
+    });
+    std::fs::write("BENCHMARKS.md", &report).context("cannot write BENCHMARKS.md")?;
+    println!("{report}");
+    Ok(())
+}
+
+/// Floor (a): an endpoint that reads the body and answers 200, nothing else.
+async fn bare_endpoint() -> anyhow::Result<String> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}/hooks", listener.local_addr()?);
+    let app = axum::Router::new().route(
+        "/hooks",
+        axum::routing::post(|body: bytes::Bytes| async move {
+            std::hint::black_box(body.len());
+            "{}"
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Ok(url)
+}
+
+/// Floor (b): the same records produced straight to the broker, `CONNECTIONS` in flight,
+/// with ingest's producer settings. Returns records per second.
+async fn produce_floor(brokers: &str, hooks: &[Hook]) -> anyhow::Result<f64> {
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("compression.type", "lz4")
+        .set("linger.ms", "2")
+        .create()?;
+    let topics = Topics::default();
+    let started = Instant::now();
+    let results: Vec<bool> = futures::stream::iter(hooks.iter().enumerate())
+        .map(|(i, hook)| {
+            let producer = &producer;
+            let topic = topics.for_family(Family::from_event_header(hook.event));
+            async move {
+                let headers = RecordHeaders {
+                    event_type: hook.event.to_owned(),
+                    event_id: record::event_id(hook.event, &hook.body),
+                    delivery_key: None,
+                    received_at_ms: i as i64,
+                    gitlab_instance: None,
+                    source: None,
+                    gitlab_version: None,
+                };
+                let mut owned = OwnedHeaders::new();
+                for (key, value) in headers.to_pairs() {
+                    owned = owned.insert(Header {
+                        key,
+                        value: Some(value.as_bytes()),
+                    });
+                }
+                let key = record::record_key(&hook.body).unwrap_or_default();
+                producer
+                    .send(
+                        FutureRecord::to(&topic)
+                            .key(key.as_bytes())
+                            .payload(hook.body.as_ref())
+                            .headers(owned),
+                        Timeout::Never,
+                    )
+                    .await
+                    .is_ok()
+            }
+        })
+        .buffer_unordered(CONNECTIONS)
+        .collect()
+        .await;
+    let elapsed = started.elapsed();
+    let ok = results.iter().filter(|ok| **ok).count();
+    anyhow::ensure!(
+        ok == hooks.len(),
+        "{} records were not acknowledged",
+        hooks.len() - ok
+    );
+    Ok(ok as f64 / elapsed.as_secs_f64())
+}
+
+fn median(values: impl Iterator<Item = f64>) -> f64 {
+    let mut values: Vec<f64> = values.collect();
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// Peak resident memory of a process, in MiB (VmHWM).
+fn peak_rss_mb(pid: u32) -> anyhow::Result<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let kb: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .context("no VmHWM in /proc/PID/status")?;
+    Ok(kb / 1024.0)
+}
+
+struct Report {
+    command: String,
+    hooks_per_run: usize,
+    mean_body: usize,
+    ingest: f64,
+    http_floor: f64,
+    kafka_floor: f64,
+    ratio: f64,
+    p50: f64,
+    p99: f64,
+    half_rate: f64,
+    failures: usize,
+    rss_mb: f64,
+    ingest_runs: Vec<f64>,
+    http_runs: Vec<f64>,
+    kafka_runs: Vec<f64>,
+}
+
+fn render(r: Report) -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines().find_map(|l| {
+                l.strip_prefix("model name")
+                    .map(|v| v.trim_start_matches([' ', '\t', ':']).to_owned())
+            })
+        })
+        .unwrap_or_else(|| "unknown CPU".to_owned());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let runs = |v: &[f64]| {
+        v.iter()
+            .map(|x| format!("{x:.0}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let verdict = |ok: bool| if ok { "met" } else { "NOT met" };
+    let mut out = String::new();
+    let _ = writeln!(out, "# Benchmarks\n");
+    let _ = writeln!(out, "Written by `make bench` (`{}`). Machine: {cores} cores, {cpu}. Every figure is the median of {RUNS} runs of {} hooks; each floor is measured in the same run on the same machine.\n", r.command, r.hooks_per_run);
+    let _ = writeln!(out, "## Ingest: hooks/s with durable acks\n");
+    let _ = writeln!(out, "Load: {CONNECTIONS} concurrent keep-alive connections, a mix of 12 GitLab hook kinds from the fixtures with varied ids (mean body {} bytes), each answered only after Kafka acknowledged it (`acks=all`). Broker: the local Tansu broker with sqlite storage; consumers stopped during the measurement.\n", r.mean_body);
+    let _ = writeln!(out, "| Measure | Median | Runs |\n| --- | ---: | --- |");
+    let _ = writeln!(
+        out,
+        "| ingest, hooks/s | {:.0} | {} |",
+        r.ingest,
+        runs(&r.ingest_runs)
+    );
+    let _ = writeln!(
+        out,
+        "| floor (a): same HTTP load, endpoint only reads the body, req/s | {:.0} | {} |",
+        r.http_floor,
+        runs(&r.http_runs)
+    );
+    let _ = writeln!(out, "| floor (b): raw librdkafka producer, same records, {CONNECTIONS} in flight, records/s | {:.0} | {} |", r.kafka_floor, runs(&r.kafka_runs));
+    let _ = writeln!(
+        out,
+        "| **ingest / min(a, b)** | **{:.2}** | goal ≥ 0.8: {} |",
+        r.ratio,
+        verdict(r.ratio >= 0.8)
+    );
+    let _ = writeln!(
+        out,
+        "| ack latency p50 at {:.0} hooks/s (half the maximum), ms | {:.1} | |",
+        r.half_rate, r.p50
+    );
+    let _ = writeln!(
+        out,
+        "| ack latency p99 at {:.0} hooks/s, ms | {:.1} | goal ≤ 15: {} |",
+        r.half_rate,
+        r.p99,
+        verdict(r.p99 <= 15.0)
+    );
+    let _ = writeln!(
+        out,
+        "| ingest peak RSS, MiB | {:.1} | goal ≤ 64: {} |",
+        r.rss_mb,
+        verdict(r.rss_mb <= 64.0)
+    );
+    let _ = writeln!(out, "| failed requests | {} | |", r.failures);
+    out
+}
