@@ -110,6 +110,12 @@ pub struct RunConfig {
     )]
     pub consumer_group: String,
 
+    /// How long the group waits for a consumer that stopped heartbeating (crashed, cut off)
+    /// before its partitions go to the others (librdkafka `session.timeout.ms`; at most
+    /// `max.poll.interval.ms`, 5 minutes).
+    #[arg(long, env = "HOOKLINE_KAFKA_SESSION_TIMEOUT_MS", default_value_t = 45_000, value_parser = clap::value_parser!(u64).range(1_000..=300_000))]
+    pub kafka_session_timeout_ms: u64,
+
     /// Flush a batch to ClickHouse once it holds this many records.
     #[arg(long, env = "HOOKLINE_BATCH_MAX_RECORDS", default_value_t = 50_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub batch_max_records: u64,
@@ -121,10 +127,20 @@ pub struct RunConfig {
     /// Flush a batch at the latest this many milliseconds after its first record.
     #[arg(long, env = "HOOKLINE_BATCH_MAX_WAIT_MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
     pub batch_max_wait_ms: u64,
+
+    /// Measure consumer lag (`hookline_consumers_lag_records`) this often, in milliseconds;
+    /// 0 turns the measurement off.
+    #[arg(long, env = "HOOKLINE_KAFKA_LAG_INTERVAL_MS", default_value_t = 5000)]
+    pub kafka_lag_interval_ms: u64,
 }
 
 impl RunConfig {
     pub fn batch_max_wait(&self) -> Duration {
         Duration::from_millis(self.batch_max_wait_ms)
+    }
+
+    /// `None` when the lag measurement is off.
+    pub fn kafka_lag_interval(&self) -> Option<Duration> {
+        Some(Duration::from_millis(self.kafka_lag_interval_ms)).filter(|d| !d.is_zero())
     }
 }

@@ -2,10 +2,45 @@
 //!
 //! A batch closes when it holds `batch_max_records` records or `batch_max_bytes` of bodies, or
 //! `batch_max_wait` after its first record, whichever comes first; ClickHouse prefers a few
-//! large inserts to many small ones. Offsets are committed only after the whole batch is in
-//! ClickHouse (see [`crate::clickhouse::sink`]), so a crash between the two redelivers the
-//! batch and the tables collapse the repeat. Records that cannot be projected go to the
-//! dead-letter topic and their partition keeps flowing.
+//! large inserts to many small ones. Records that cannot be projected go to the dead-letter
+//! topic and their partition keeps flowing.
+//!
+//! # Delivery guarantees
+//!
+//! Delivery is at least once; query results are exactly once.
+//!
+//! - Offsets are committed, synchronously, only after the whole batch is in ClickHouse (see
+//!   [`crate::clickhouse::sink`]), and a dead-lettered record only after Kafka acknowledged its
+//!   copy. A crash at any point, `kill -9` included, means the records after the last commit
+//!   are read and inserted again, never skipped.
+//! - Inserting a record again is harmless: every table collapses repeats on a key from the
+//!   hook itself (`raw_hooks` on its content hash, the typed tables on the entity, with row
+//!   versions from the payload), so `SELECT … FINAL` shows each hook and each entity once.
+//!
+//! # Rebalances
+//!
+//! Replicas in one consumer group share the partitions (librdkafka's default eager
+//! assignment: on every rebalance each member gives up all its partitions, then gets its new
+//! share). librdkafka runs the rebalance inside `recv`, so a partition can be revoked while a
+//! batch holding records of it is being filled. Then:
+//!
+//! - **The batch is still inserted whole.** Its rows are correct; the partition's new owner
+//!   reads it again from the last commit and inserts the same rows, which the tables collapse.
+//! - **The revoked partition's offset is not committed.** The loop forgets its position
+//!   ([`crate::group::GroupContext::forget_revoked`]) before recording the next record and
+//!   before committing, so a commit can neither fail for, nor move back, the offset of a
+//!   partition another consumer now owns. A partition revoked and assigned back is read again
+//!   from its committed offset, and only what is read after that is committed.
+//! - **Nothing is flushed on revoke.** Flushing would mean waiting for ClickHouse inside the
+//!   rebalance callback and holding up the whole group for as long as ClickHouse is slow or
+//!   down; reading a batch again costs less and ends in the same rows.
+//!
+//! The loop does not poll Kafka while it inserts (and retries) a batch, so no rebalance
+//! completes then: the group waits for this member to give up its partitions, and the commit
+//! that follows the insert is made while it still owns them. Should ClickHouse stay down
+//! longer than `max.poll.interval.ms` (5 minutes), librdkafka leaves the group; Kafka then
+//! refuses the commit of the old group generation, the failure is logged, and the new owners
+//! read the batch again.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -13,13 +48,14 @@ use std::time::{Duration, Instant};
 
 use hookline_runtime::shutdown::CancellationToken;
 use hookline_schemas::record::RecordHeaders;
-use rdkafka::consumer::{CommitMode, Consumer as _, StreamConsumer};
+use rdkafka::consumer::{CommitMode, Consumer as _};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{BorrowedMessage, Headers, Message};
 use rdkafka::{Offset, TopicPartitionList};
 
 use crate::clickhouse::sink::ClickHouseSink;
 use crate::dead_letter::DeadLetters;
+use crate::group::{GroupConsumer, Partition};
 use crate::projection::{Batch, HookMessage};
 use crate::prometheus::ConsumerMetrics;
 
@@ -39,15 +75,15 @@ pub enum ConsumeError {
 }
 
 pub struct Consumer {
-    pub kafka: Arc<StreamConsumer>,
+    pub kafka: Arc<GroupConsumer>,
     pub sink: ClickHouseSink,
     pub dead_letters: DeadLetters,
     pub metrics: ConsumerMetrics,
     pub limits: BatchLimits,
 }
 
-/// The offsets to commit after a batch: the next offset to read, per partition.
-type Positions = BTreeMap<(String, i32), i64>;
+/// The offsets to commit after a batch: the next offset to read, per partition owned.
+type Positions = BTreeMap<Partition, i64>;
 
 impl Consumer {
     /// Consumes until `shutdown` is cancelled, then flushes and commits what it holds.
@@ -68,9 +104,11 @@ impl Consumer {
                         .batch_records
                         .observe(batch.raw_hooks.len() as f64);
                 }
+                // No rebalance completes during the insert (nothing polls), but one may have
+                // run inside the last `recv`.
+                self.kafka.context().forget_revoked(&mut positions);
                 if let Err(error) = self.commit(&positions) {
-                    // After a rebalance the partitions may belong to another consumer, which
-                    // reads the batch again from the last commit: a repeat, never a loss.
+                    // The partitions' next owner reads the batch again: a repeat, never a loss.
                     tracing::warn!(%error, "cannot commit offsets; the batch may be read again");
                 }
             }
@@ -106,6 +144,8 @@ impl Consumer {
                 }
                 Ok(Ok(message)) => message,
             };
+            // Positions of partitions revoked inside that `recv` are not ours to commit.
+            self.kafka.context().forget_revoked(positions);
             deadline.get_or_insert_with(|| Instant::now() + self.limits.max_wait);
             records += 1;
             bytes += message.payload_len() as u64;
@@ -151,6 +191,9 @@ impl Consumer {
     }
 
     fn commit(&self, positions: &Positions) -> Result<(), KafkaError> {
+        if positions.is_empty() {
+            return Ok(());
+        }
         let mut list = TopicPartitionList::new();
         for ((topic, partition), next) in positions {
             list.add_partition_offset(topic, *partition, Offset::Offset(*next))?;

@@ -10,6 +10,8 @@ use hookline_consumers::clickhouse::{self, migrate, sink::ClickHouseSink};
 use hookline_consumers::config::{Cli, Command, RunConfig};
 use hookline_consumers::consumer::{BatchLimits, Consumer};
 use hookline_consumers::dead_letter::DeadLetters;
+use hookline_consumers::group::{GroupConsumer, GroupContext};
+use hookline_consumers::lag;
 use hookline_consumers::prometheus::ConsumerMetrics;
 use hookline_runtime::admin::{self, Readiness};
 use hookline_runtime::topics::{self, TopicLayout};
@@ -18,7 +20,7 @@ use hookline_schemas::event::Family;
 use hookline_schemas::record::Topics;
 use prometheus::Registry;
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{Consumer as _, StreamConsumer};
+use rdkafka::consumer::Consumer as _;
 use rdkafka::util::Timeout;
 
 /// How often `/readyz` re-checks that Kafka answers.
@@ -74,13 +76,21 @@ async fn run(config: RunConfig) -> anyhow::Result<()> {
     )
     .await?;
 
-    let kafka: StreamConsumer = ClientConfig::new()
+    let kafka: GroupConsumer = ClientConfig::new()
         .set("bootstrap.servers", &config.kafka_brokers)
         .set("group.id", &config.consumer_group)
         .set("enable.auto.commit", "false")
         .set("auto.offset.reset", "earliest")
+        .set(
+            "session.timeout.ms",
+            config.kafka_session_timeout_ms.to_string(),
+        )
+        .set(
+            "heartbeat.interval.ms",
+            (config.kafka_session_timeout_ms / 3).min(3000).to_string(),
+        )
         .set("client.id", "hookline-consumers")
-        .create()
+        .create_with_context(GroupContext::default())
         .context("cannot create the Kafka consumer; check HOOKLINE_KAFKA_BROKERS")?;
     let family_topics: Vec<String> = Family::ALL.iter().map(|f| topics.for_family(*f)).collect();
     let subscription: Vec<&str> = family_topics.iter().map(String::as_str).collect();
@@ -95,6 +105,14 @@ async fn run(config: RunConfig) -> anyhow::Result<()> {
             .map(|_| ())
             .map_err(|error| format!("brokers unreachable: {error}"))
     });
+    if let Some(interval) = config.kafka_lag_interval() {
+        tokio::spawn(lag::watch(
+            kafka.clone(),
+            metrics.lag_records.clone(),
+            interval,
+            shutdown.clone(),
+        ));
+    }
 
     let consumer = Consumer {
         kafka,

@@ -1,7 +1,8 @@
 //! The consumers' Prometheus metrics, registered in a registry the caller owns.
 
 use prometheus::{
-    exponential_buckets, Histogram, HistogramOpts, IntCounter, IntCounterVec, Opts, Registry,
+    exponential_buckets, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGaugeVec, Opts,
+    Registry,
 };
 
 /// Handles to every consumers metric; cheap to clone.
@@ -19,6 +20,8 @@ pub struct ConsumerMetrics {
     pub batch_records: Histogram,
     /// Time to insert one batch into every table.
     pub insert_seconds: Histogram,
+    /// Records not yet in ClickHouse, per assigned partition (see [`crate::lag`]).
+    pub lag_records: IntGaugeVec,
 }
 
 impl ConsumerMetrics {
@@ -60,6 +63,14 @@ impl ConsumerMetrics {
                 )
                 .buckets(exponential_buckets(0.001, 2.0, 16)?),
             )?,
+            lag_records: IntGaugeVec::new(
+                Opts::new(
+                    "hookline_consumers_lag_records",
+                    "Records of a partition this consumer owns that are not yet in ClickHouse: \
+                     the partition's high watermark minus the group's committed offset.",
+                ),
+                &["topic", "partition"],
+            )?,
         };
         registry.register(Box::new(metrics.records_consumed_total.clone()))?;
         registry.register(Box::new(metrics.rows_written_total.clone()))?;
@@ -67,6 +78,7 @@ impl ConsumerMetrics {
         registry.register(Box::new(metrics.clickhouse_errors_total.clone()))?;
         registry.register(Box::new(metrics.batch_records.clone()))?;
         registry.register(Box::new(metrics.insert_seconds.clone()))?;
+        registry.register(Box::new(metrics.lag_records.clone()))?;
         Ok(metrics)
     }
 }

@@ -15,12 +15,16 @@ use crate::auth::AuthFailure;
 /// The body of every 2xx answer.
 #[derive(Debug, Serialize)]
 pub struct Accepted {
-    /// `accepted`, or `dead_lettered` when the body was kept but could not be routed.
+    /// `accepted`, `dead_lettered` when the body was kept but could not be routed, or
+    /// `duplicate` when the hook was accepted before and not written again.
     pub status: &'static str,
     /// The hook's content identity (see the record format in `schemas/`).
     pub event_id: String,
-    /// The topic the hook was written to.
+    /// The topic the hook was written to (for a duplicate: the topic it belongs in).
     pub topic: String,
+    /// For a duplicate only: which identity was seen before, `delivery_key` or `event_id`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<&'static str>,
 }
 
 /// A delivery that was not accepted.

@@ -49,7 +49,9 @@ impl std::str::FromStr for Secret {
         (or /hooks/{source}), checks X-Gitlab-Token and/or the Standard Webhooks signature \
         (webhook-signature), and writes each hook's exact body to the \
         Kafka topic of its event family, keyed by project. GitLab gets 200 only once Kafka has \
-        acknowledged the record. Metrics and health probes are served on the admin listener."
+        acknowledged the record or, when Kafka is slow or down, it is fsynced in the local \
+        spool (forwarded to Kafka in the background). Metrics and health probes are served \
+        on the admin listener."
 )]
 pub struct Config {
     /// Address for GitLab's webhook deliveries (POST /hooks, POST /hooks/{source}).
@@ -151,8 +153,9 @@ pub struct Config {
     #[arg(long, env = "HOOKLINE_TOPIC_REPLICATION", default_value_t = 1, value_parser = clap::value_parser!(i32).range(1..))]
     pub topic_replication: i32,
 
-    /// How long a hook may wait for Kafka's acknowledgement before GitLab gets 503, in
-    /// milliseconds (librdkafka `message.timeout.ms`). Keep it well under GitLab's 10 s timeout.
+    /// How long librdkafka keeps trying to deliver a record, in milliseconds
+    /// (`message.timeout.ms`): the spool drainer's and shutdown flush's limit per record.
+    /// Keep it above --kafka-ack-deadline-ms.
     #[arg(long, env = "HOOKLINE_KAFKA_ACK_TIMEOUT_MS", default_value_t = 5000, value_parser = clap::value_parser!(u64).range(1..))]
     pub kafka_ack_timeout_ms: u64,
 
@@ -192,14 +195,36 @@ pub struct Config {
     )]
     pub kafka_statistics_interval_ms: u64,
 
+    /// How long a hook waits for Kafka's acknowledgement before it is written to the local
+    /// spool instead, in milliseconds. Keep it well under GitLab's 10 s timeout.
+    #[arg(long, env = "HOOKLINE_KAFKA_ACK_DEADLINE_MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub kafka_ack_deadline_ms: u64,
+
+    /// Directory of the local spool (hooks Kafka has not acknowledged yet, fsynced). Must be
+    /// on a persistent disk and used by one ingest process only.
+    #[arg(long, env = "HOOKLINE_SPOOL_DIR", default_value = "hookline-spool")]
+    pub spool_dir: PathBuf,
+
+    /// Most bytes of hooks the spool holds; past it hooks Kafka does not acknowledge get 503.
+    #[arg(long, env = "HOOKLINE_SPOOL_MAX_BYTES", default_value_t = 1 << 30, value_parser = clap::value_parser!(u64).range(1..))]
+    pub spool_max_bytes: u64,
+
     /// Log format on standard error.
     #[arg(long, env = "HOOKLINE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+
+    /// Deduplication window (HOOKLINE_DEDUP_*).
+    #[command(flatten)]
+    pub dedup: crate::dedup::DedupConfig,
 }
 
 impl Config {
     pub fn kafka_ack_timeout(&self) -> Duration {
         Duration::from_millis(self.kafka_ack_timeout_ms)
+    }
+
+    pub fn kafka_ack_deadline(&self) -> Duration {
+        Duration::from_millis(self.kafka_ack_deadline_ms)
     }
 
     pub fn header_read_timeout(&self) -> Duration {
@@ -372,6 +397,10 @@ mod tests {
         assert_eq!(config.max_concurrent_requests, 256);
         assert_eq!(config.signature_tolerance_secs, 300);
         assert_eq!(config.kafka_statistics_interval_ms, 5000);
+        assert_eq!(config.kafka_ack_deadline(), Duration::from_secs(1));
+        assert_eq!(config.spool_max_bytes, 1 << 30);
+        assert_eq!(config.dedup.dedup_window_secs, 86_400);
+        assert_eq!(config.dedup.dedup_max_ids, 4_000_000);
         assert!(config.authenticator().is_ok());
     }
 

@@ -6,7 +6,9 @@
 //! under the size limit and the body deadline, the signature (if required) is verified over
 //! it, the body is classified by `X-Gitlab-Event`, checked to be a JSON object, and written to
 //! its family's topic, or to the dead-letter topic with the reason when it cannot be read.
-//! GitLab gets its answer only after the sink reports the record durable.
+//! A hook accepted before (within the deduplication window, see [`crate::dedup`]) is answered
+//! 200 `duplicate` instead of written. GitLab gets its answer only after the sink reports the
+//! record durable.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -24,6 +26,7 @@ use tokio::sync::Semaphore;
 
 use crate::api::{Accepted, IngestError};
 use crate::auth::{signature_header, AuthFailure, Authenticator};
+use crate::dedup::Dedup;
 use crate::prometheus::IngestMetrics;
 use crate::sinks::{HookRecord, HookSink};
 
@@ -48,6 +51,8 @@ pub struct AppState<S> {
     /// One permit per delivery handled at once; none left means 503 at once.
     pub admission: Semaphore,
     pub metrics: IngestMetrics,
+    /// Hooks accepted recently; duplicates are answered without a write.
+    pub dedup: Arc<Dedup>,
 }
 
 impl<S> AppState<S> {
@@ -182,10 +187,27 @@ async fn accept<S: HookSink>(
         },
         event_id: headers.event_id.clone(),
         topic: routed.topic.clone(),
+        reason: None,
     };
     if let Some(reason) = &routed.dead_letter_reason {
         tracing::warn!(event_id = %accepted.event_id, %reason, "hook kept in the dead-letter topic");
     }
+    // Dead letters are never deduplicated; see `dedup`.
+    let claim = if routed.dead_letter_reason.is_some() {
+        None
+    } else {
+        match state.dedup.claim(&headers) {
+            Ok(claim) => claim,
+            Err(reason) => {
+                tracing::debug!(event_id = %accepted.event_id, reason = reason.as_str(), "duplicate hook not written again");
+                return Ok(Accepted {
+                    status: "duplicate",
+                    reason: Some(reason.as_str()),
+                    ..accepted
+                });
+            }
+        }
+    };
     state
         .sink
         .write(HookRecord {
@@ -198,6 +220,9 @@ async fn accept<S: HookSink>(
         .await
         .map_err(|error| {
             tracing::error!(event_id = %accepted.event_id, %error, "hook not stored");
+            if let Some(claim) = claim {
+                state.dedup.release(claim);
+            }
             IngestError::Unavailable(error.to_string())
         })?;
     state
@@ -334,5 +359,101 @@ mod tests {
     fn gitlab_version_comes_from_the_user_agent() {
         assert_eq!(gitlab_version("GitLab/17.5.1-ee"), Some("17.5.1-ee".into()));
         assert_eq!(gitlab_version("curl/8.0"), None);
+    }
+}
+
+/// Deduplication at the handler: one write for concurrent copies, none for a duplicate, and
+/// a failed write leaves no trace in the window.
+#[cfg(test)]
+mod dedup_tests {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+    use axum::http::HeaderValue;
+    use prometheus::Registry;
+
+    use super::*;
+    use crate::auth::{Credentials, TokenVerifier};
+    use crate::dedup::{DedupConfig, DedupMetrics};
+    use crate::sinks::SinkError;
+
+    /// Counts writes; fails the first one when asked to.
+    #[derive(Default)]
+    struct Sink {
+        writes: AtomicUsize,
+        fail_next: AtomicBool,
+    }
+
+    impl HookSink for Sink {
+        async fn write(&self, _record: HookRecord) -> Result<(), SinkError> {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            if self.fail_next.swap(false, Ordering::SeqCst) {
+                return Err(SinkError::NotAcknowledged("broker down".into()));
+            }
+            self.writes.fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        }
+    }
+
+    fn state() -> AppState<Sink> {
+        let registry = Registry::new();
+        let token = TokenVerifier::new("HOOKLINE_GITLAB_TOKEN", ["t"]).unwrap();
+        let config = DedupConfig {
+            dedup_window_secs: 60,
+            dedup_max_ids: 100,
+            dedup_rebuild_timeout_secs: 1,
+        };
+        AppState {
+            sink: Sink::default(),
+            authenticator: Authenticator::new(
+                Credentials::new(Some(token), None).unwrap(),
+                Default::default(),
+            ),
+            topics: Topics::default(),
+            sources: Vec::new(),
+            max_body_bytes: 1024,
+            body_read_timeout: Duration::from_secs(1),
+            admission: Semaphore::new(8),
+            metrics: IngestMetrics::register(&registry).unwrap(),
+            dedup: Arc::new(Dedup::new(
+                &config,
+                DedupMetrics::register(&registry).unwrap(),
+            )),
+        }
+    }
+
+    async fn post(state: &AppState<Sink>, key: &str) -> Result<Accepted, IngestError> {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-gitlab-token", HeaderValue::from_static("t"));
+        headers.insert("x-gitlab-event", HeaderValue::from_static("Push Hook"));
+        headers.insert("idempotency-key", HeaderValue::from_str(key).unwrap());
+        let body = Body::from(r#"{"project_id":1}"#);
+        accept(state, None, &headers, body).await
+    }
+
+    #[tokio::test]
+    async fn concurrent_copies_are_written_once() {
+        let state = state();
+        let (a, b) = tokio::join!(post(&state, "k"), post(&state, "other-hook"));
+        let mut statuses = [a.unwrap().status, b.unwrap().status];
+        statuses.sort_unstable();
+        assert_eq!(statuses, ["accepted", "duplicate"]);
+        assert_eq!(state.sink.writes.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn a_failed_write_is_not_remembered() {
+        let state = state();
+        state.sink.fail_next.store(true, Ordering::SeqCst);
+        assert!(matches!(
+            post(&state, "k").await,
+            Err(IngestError::Unavailable(_))
+        ));
+        assert_eq!(post(&state, "k").await.unwrap().status, "accepted");
+        let again = post(&state, "k").await.unwrap();
+        assert_eq!(
+            (again.status, again.reason),
+            ("duplicate", Some("delivery_key"))
+        );
+        assert_eq!(state.sink.writes.load(Ordering::SeqCst), 1);
     }
 }

@@ -4,11 +4,13 @@
 //! ([`auth`]), and writes each raw hook to the Kafka topic of its event family
 //! ([`sinks::kafka`]), answering GitLab ([`api`]) only once the record is durable. Its
 //! configuration is in [`config`], its metrics in [`prometheus`]; the record format it writes
-//! is defined in `hookline_schemas::record`.
+//! is defined in `hookline_schemas::record`. Hooks accepted before are answered but not
+//! written again ([`dedup`]).
 
 pub mod api;
 pub mod auth;
 pub mod config;
+pub mod dedup;
 pub mod hooks;
 pub mod prometheus;
 pub mod router;

@@ -1,5 +1,6 @@
-//! `hookline-ingest`: wires configuration, Kafka, the webhook listener and the admin listener,
-//! and shuts them down in order: stop accepting, finish in-flight hooks, flush the producer.
+//! `hookline-ingest`: wires configuration, Kafka, the spool, the webhook listener and the admin
+//! listener, and shuts them down in order: stop accepting, finish in-flight hooks, stop the
+//! spool drainer, flush the producer, close the spool.
 //! A signal during start-up (while topics are being created) ends the process at once.
 
 use std::sync::Arc;
@@ -8,10 +9,14 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Parser;
 use hookline_ingest::config::Config;
+use hookline_ingest::dedup;
 use hookline_ingest::hooks::AppState;
 use hookline_ingest::prometheus::IngestMetrics;
 use hookline_ingest::router::router;
+use hookline_ingest::sinks::durable::{Drainer, DurableSink};
 use hookline_ingest::sinks::kafka::{KafkaSettings, KafkaSink};
+use hookline_ingest::sinks::metrics::SpoolMetrics;
+use hookline_ingest::sinks::spool::{Spool, SpoolSettings};
 use hookline_runtime::admin::{self, Readiness};
 use hookline_runtime::topics::{self, TopicLayout};
 use hookline_runtime::{http, listen, shutdown, telemetry};
@@ -19,7 +24,10 @@ use hookline_schemas::record::Topics;
 use prometheus::Registry;
 use tokio::sync::Semaphore;
 
-/// How often `/readyz` re-checks that Kafka answers.
+/// How long start-up waits for Kafka to create the topics before going on without them.
+const TOPIC_CREATION_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How often `/readyz` re-checks that hooks can be stored (and whether Kafka answers).
 const READINESS_INTERVAL: Duration = Duration::from_secs(5);
 
 #[tokio::main]
@@ -32,8 +40,19 @@ async fn main() -> anyhow::Result<()> {
 
     let registry = Registry::new();
     let metrics = IngestMetrics::register(&registry).context("cannot register metrics")?;
+    let spool_metrics = SpoolMetrics::register(&registry).context("cannot register metrics")?;
     let readiness = Readiness::default();
-    readiness.register("kafka");
+    readiness.register("sink");
+    let spool = Arc::new(
+        Spool::open(
+            &SpoolSettings {
+                dir: config.spool_dir.clone(),
+                max_bytes: config.spool_max_bytes,
+            },
+            spool_metrics.clone(),
+        )
+        .context("cannot open the spool; check HOOKLINE_SPOOL_DIR")?,
+    );
 
     let webhooks = listen::bind(config.listen, "webhooks", "HOOKLINE_INGEST_LISTEN").await?;
     let admin_listener = listen::bind(
@@ -51,21 +70,33 @@ async fn main() -> anyhow::Result<()> {
     ));
 
     let topics = Topics::new(config.topic_prefix.clone());
+    let layout = TopicLayout {
+        partitions: config.topic_partitions,
+        replication: config.topic_replication,
+    };
     let created = shutdown::unless_cancelled(
         &shutdown,
         topics::ensure(
             &config.kafka_brokers,
             &topics.all(),
-            TopicLayout {
-                partitions: config.topic_partitions,
-                replication: config.topic_replication,
-            },
-            Duration::from_secs(30),
+            layout,
+            TOPIC_CREATION_TIMEOUT,
         ),
     )
     .await;
     match created {
-        Some(result) => result?,
+        Some(Ok(())) => {}
+        Some(Err(error)) => {
+            // Kafka being down must not keep ingest from starting: hooks go to the spool,
+            // and the topics are created as soon as the brokers answer.
+            tracing::error!(%error, "cannot create topics now; starting anyway, hooks are spooled until Kafka answers");
+            tokio::spawn(topics::ensure_until_created(
+                config.kafka_brokers.clone(),
+                topics.all(),
+                layout,
+                shutdown.clone(),
+            ));
+        }
         None => {
             tracing::info!("stopped while creating topics");
             admin_task.await.context("admin listener panicked")??;
@@ -73,7 +104,7 @@ async fn main() -> anyhow::Result<()> {
         }
     }
 
-    let sink = KafkaSink::new(
+    let kafka = KafkaSink::new(
         &KafkaSettings {
             brokers: config.kafka_brokers.clone(),
             ack_timeout: config.kafka_ack_timeout(),
@@ -84,6 +115,24 @@ async fn main() -> anyhow::Result<()> {
         metrics.clone(),
     )
     .context("cannot create the Kafka producer; check HOOKLINE_KAFKA_* settings")?;
+    let kafka = Arc::new(kafka);
+    let drainer =
+        Drainer::new(kafka.clone(), spool.clone(), spool_metrics.clone()).spawn(shutdown.clone());
+    let sink = DurableSink::new(
+        kafka.clone(),
+        spool.clone(),
+        config.kafka_ack_deadline(),
+        spool_metrics,
+    );
+    let dedup = dedup::start(
+        &config.dedup,
+        &config.kafka_brokers,
+        &topics,
+        &registry,
+        &readiness,
+        &shutdown,
+    )
+    .context("cannot start deduplication")?;
     let state = Arc::new(AppState {
         sink,
         authenticator,
@@ -93,13 +142,11 @@ async fn main() -> anyhow::Result<()> {
         body_read_timeout: config.body_read_timeout(),
         admission: Semaphore::new(config.max_concurrent_requests as usize),
         metrics,
+        dedup,
     });
     let probe = state.clone();
-    readiness.watch("kafka", READINESS_INTERVAL, move || {
-        probe
-            .sink
-            .check_reachable(READINESS_INTERVAL)
-            .map_err(|error| format!("brokers unreachable: {error}"))
+    readiness.watch("sink", READINESS_INTERVAL, move || {
+        probe.sink.check_ready(READINESS_INTERVAL)
     });
 
     tracing::info!(listen = %config.listen, admin = %config.admin_listen, "ingest ready: POST GitLab webhooks to /hooks");
@@ -112,9 +159,12 @@ async fn main() -> anyhow::Result<()> {
     .await;
 
     tracing::info!("webhook listener closed; flushing the Kafka producer");
-    if let Err(error) = state.sink.flush(config.kafka_ack_timeout()) {
+    drainer.await.context("spool drainer panicked")?;
+    if let Err(error) = kafka.flush(config.kafka_ack_timeout()) {
         tracing::error!(%error, "records still unacknowledged at shutdown");
     }
+    spool.close();
+    tracing::info!(spooled = spool.len(), "spool closed");
     shutdown.cancel();
     admin_task.await.context("admin listener panicked")??;
     tracing::info!("ingest stopped");

@@ -10,8 +10,8 @@ use prometheus::{
 /// Handles to every ingest metric; cheap to clone.
 #[derive(Clone)]
 pub struct IngestMetrics {
-    /// Deliveries by event family and outcome (accepted, dead_lettered, unauthorized,
-    /// too_large, unknown_source, bad_request, timeout, overloaded, unavailable).
+    /// Deliveries by event family and outcome (accepted, dead_lettered, duplicate,
+    /// unauthorized, too_large, unknown_source, bad_request, timeout, overloaded, unavailable).
     pub requests_total: IntCounterVec,
     /// Authentication failures by source label and reason.
     pub auth_failures_total: IntCounterVec,

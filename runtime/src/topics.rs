@@ -87,3 +87,38 @@ pub async fn ensure(
     }
     Ok(())
 }
+
+/// Keeps trying [`ensure`] with backoff (1 s doubling to 30 s) until it succeeds or `shutdown`
+/// is cancelled.
+///
+/// For a service that must start while Kafka is unreachable (ingest spools hooks meanwhile):
+/// the topics appear as soon as the brokers answer, without a restart.
+pub async fn ensure_until_created(
+    brokers: String,
+    topics: Vec<String>,
+    layout: TopicLayout,
+    shutdown: tokio_util::sync::CancellationToken,
+) {
+    let mut backoff = Duration::from_secs(1);
+    loop {
+        let attempt = ensure(&brokers, &topics, layout, Duration::from_secs(10));
+        let result = tokio::select! {
+            result = attempt => result,
+            () = shutdown.cancelled() => return,
+        };
+        match result {
+            Ok(()) => {
+                tracing::info!("topics created after the brokers became reachable");
+                return;
+            }
+            Err(error) => {
+                tracing::warn!(%error, retry_in_s = backoff.as_secs(), "topics not created yet")
+            }
+        }
+        tokio::select! {
+            () = tokio::time::sleep(backoff) => {}
+            () = shutdown.cancelled() => return,
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(30));
+    }
+}

@@ -30,10 +30,10 @@ const MIX: &[(&str, &str)] = &[
     ("gitlab-webhooks/release.json", "Release Hook"),
 ];
 
-/// `count` distinct hooks of the realistic mix: each a fixture with its object id and
-/// project id varied, so every body (and so every event id) is different and the records
-/// spread over 50 projects.
-pub fn mix(count: usize) -> Vec<crate::load::Hook> {
+/// Hooks number `ids` of the realistic mix: each a fixture with its object id and project id
+/// varied, so every body (and so every event id) is different, also across calls with
+/// disjoint ranges, and the records spread over 50 projects.
+pub fn mix(ids: std::ops::Range<usize>) -> Vec<crate::gitlab::Hook> {
     let templates: Vec<(serde_json::Value, &'static str)> = MIX
         .iter()
         .map(|(file, event)| {
@@ -42,31 +42,35 @@ pub fn mix(count: usize) -> Vec<crate::load::Hook> {
             (value, *event)
         })
         .collect();
-    (0..count)
-        .map(|i| {
-            let (template, event) = &templates[i % templates.len()];
-            let mut body = template.clone();
-            let project = (i % 50 + 1) as u64;
-            let id = 10_000_000 + i as u64;
-            for pointer in ["/project_id", "/project/id"] {
-                if let Some(value) = body.pointer_mut(pointer) {
-                    *value = project.into();
-                }
+    ids.map(|i| {
+        let (template, event) = &templates[i % templates.len()];
+        let mut body = template.clone();
+        let project = (i % 50 + 1) as u64;
+        let id = 10_000_000 + i as u64;
+        for pointer in ["/project_id", "/project/id"] {
+            if let Some(value) = body.pointer_mut(pointer) {
+                *value = project.into();
             }
-            for pointer in [
-                "/object_attributes/id",
-                "/build_id",
-                "/id",
-                "/deployment_id",
-            ] {
-                if let Some(value) = body.pointer_mut(pointer) {
-                    *value = id.into();
-                }
+        }
+        for pointer in [
+            "/object_attributes/id",
+            "/build_id",
+            "/id",
+            "/deployment_id",
+        ] {
+            if let Some(value) = body.pointer_mut(pointer) {
+                *value = id.into();
             }
-            crate::load::Hook {
-                event,
-                body: serde_json::to_vec(&body).expect("JSON").into(),
-            }
-        })
-        .collect()
+        }
+        // Not every kind has an object id (pushes do not): an extra member, which GitLab
+        // consumers ignore like any unknown field, keeps every body distinct.
+        if let Some(object) = body.as_object_mut() {
+            object.insert("hookline_load_sequence".to_owned(), (i as u64).into());
+        }
+        crate::gitlab::Hook {
+            event,
+            body: serde_json::to_vec(&body).expect("JSON"),
+        }
+    })
+    .collect()
 }

@@ -37,6 +37,22 @@ pub async fn deliver(stack: &Stack, delivery: Delivery<'_>) -> (u16, serde_json:
     (status, body)
 }
 
+/// Delivers every hook through ingest, in order; each must be accepted.
+pub async fn deliver_all(stack: &Stack, hooks: &[Hook]) {
+    for hook in hooks {
+        let (status, answer) = deliver(
+            stack,
+            Delivery {
+                event: Some(hook.event),
+                token: Some(&stack.token),
+                body: hook.body.clone(),
+            },
+        )
+        .await;
+        assert_eq!(status, 200, "{answer}");
+    }
+}
+
 /// The value of one sample in a Prometheus text exposition, e.g.
 /// `hookline_ingest_requests_total{family="pipeline",outcome="accepted"}`.
 pub async fn metric(admin_url: &str, sample: &str) -> Option<f64> {

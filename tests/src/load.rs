@@ -6,12 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// One request body with the `X-Gitlab-Event` it is sent under.
-#[derive(Debug, Clone)]
-pub struct Hook {
-    pub event: &'static str,
-    pub body: bytes::Bytes,
-}
+pub use crate::gitlab::Hook;
 
 /// What a load run measured.
 #[derive(Debug, Clone)]

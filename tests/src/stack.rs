@@ -14,6 +14,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
 use crate::process::Supervised;
 
@@ -38,6 +40,8 @@ pub struct StackOptions {
     pub ingest_args: Vec<String>,
     /// Extra environment variables for ingest (e.g. `HOOKLINE_SIGNING_SECRET`).
     pub ingest_env: Vec<(String, String)>,
+    /// Extra command-line arguments for the consumers, after the stack's own.
+    pub consumers_args: Vec<String>,
 }
 
 /// The ports of every listener; 0 means any free port.
@@ -62,6 +66,7 @@ impl StackOptions {
             with_prometheus: false,
             ingest_args: Vec::new(),
             ingest_env: Vec::new(),
+            consumers_args: Vec::new(),
         }
     }
 }
@@ -92,6 +97,15 @@ pub struct Stack {
     pub prometheus: Option<Supervised>,
     pub clickhouse: Option<Supervised>,
     pub broker: Supervised,
+    /// How the broker and ingest were started, for [`Stack::restart_broker`] and
+    /// [`Stack::restart_ingest`].
+    broker_command: Command,
+    ingest_command: Command,
+    /// How the consumers were started, without `--admin-listen` and the extra arguments, for
+    /// [`Stack::restart_consumers`] and [`Stack::start_consumers_replica`].
+    consumers_command: Command,
+    /// How the local ClickHouse engine was started, for [`Stack::start_clickhouse`].
+    clickhouse_command: Option<Command>,
     _temp: Option<tempfile::TempDir>,
 }
 
@@ -134,6 +148,7 @@ impl Stack {
             .args(["broker", "--listener-url", &kafka_url])
             .args(["--advertised-listener-url", &kafka_url])
             .args(["--storage-engine", "sqlite://tansu.db"]);
+        let broker_command = copy_command(&command);
         let mut broker =
             Supervised::spawn("Kafka broker (Tansu)", command, &logs.join("broker.log"))?;
         wait_for_tcp(&mut broker, kafka_port).await?;
@@ -156,14 +171,16 @@ impl Stack {
                     .args(["--host", "127.0.0.1", "--port", &ch_port.to_string()])
                     .arg("--data-dir")
                     .arg(&ch_dir);
+                let front_command = copy_command(&command);
                 let mut front =
                     Supervised::spawn("ClickHouse engine", command, &logs.join("clickhouse.log"))?;
                 let url = format!("http://127.0.0.1:{ch_port}");
                 wait_for_http(&mut front, &format!("{url}/ping")).await?;
-                (Some(front), url)
+                (Some((front, front_command)), url)
             }
         };
         let clickhouse_uncompressed = clickhouse.is_some();
+        let (clickhouse, clickhouse_command) = clickhouse.unzip();
 
         // Ingest.
         let webhooks = port(options.ports.webhooks)?;
@@ -177,8 +194,10 @@ impl Stack {
             .args(["--admin-listen", &format!("127.0.0.1:{ingest_admin}")])
             .args(["--kafka-brokers", &kafka_brokers])
             .args(["--topic-partitions", "3"])
+            .env("HOOKLINE_SPOOL_DIR", data_dir.join("ingest-spool"))
             .args(&options.ingest_args)
             .envs(options.ingest_env.iter().map(|(k, v)| (k, v)));
+        let ingest_command = copy_command(&command);
         let mut ingest = Supervised::spawn("hookline-ingest", command, &logs.join("ingest.log"))?;
         let ingest_admin_url = format!("http://127.0.0.1:{ingest_admin}");
         wait_for_http(&mut ingest, &format!("{ingest_admin_url}/readyz")).await?;
@@ -193,7 +212,6 @@ impl Stack {
         let mut command = Command::new(tools.binary("hookline-consumers"));
         command
             .arg("run")
-            .args(["--admin-listen", &format!("127.0.0.1:{consumers_admin}")])
             .args(["--kafka-brokers", &kafka_brokers])
             .args(["--topic-partitions", "3"])
             .args(["--clickhouse-url", &clickhouse_url])
@@ -206,6 +224,10 @@ impl Stack {
                     "lz4"
                 },
             ]);
+        let consumers_command = copy_command(&command);
+        command
+            .args(["--admin-listen", &format!("127.0.0.1:{consumers_admin}")])
+            .args(&options.consumers_args);
         let mut consumers =
             Supervised::spawn("hookline-consumers", command, &logs.join("consumers.log"))?;
         let consumers_admin_url = format!("http://127.0.0.1:{consumers_admin}");
@@ -250,6 +272,10 @@ impl Stack {
             prometheus,
             clickhouse,
             broker,
+            broker_command,
+            ingest_command,
+            consumers_command,
+            clickhouse_command,
             _temp: temp,
         })
     }
@@ -298,6 +324,184 @@ impl Stack {
             .collect::<Vec<_>>()
             .join("\n")
     }
+
+    /// Starts another ingest replica against the stack's broker, on free ports, with the
+    /// stack's token and `args`, and waits until its `/readyz` answers 200. `name` tells its
+    /// log file apart (`logs/ingest-{name}.log`).
+    pub async fn start_ingest_replica(
+        &self,
+        name: &str,
+        args: &[&str],
+    ) -> anyhow::Result<IngestReplica> {
+        let tools = Tools::locate()?;
+        let free = || -> anyhow::Result<u16> {
+            Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+        };
+        let (webhooks, admin) = (free()?, free()?);
+        let mut command = Command::new(tools.binary("hookline-ingest"));
+        command.env("HOOKLINE_GITLAB_TOKEN", &self.token).args([
+            format!("--listen=127.0.0.1:{webhooks}"),
+            format!("--admin-listen=127.0.0.1:{admin}"),
+            format!("--kafka-brokers={}", self.kafka_brokers),
+        ]);
+        command.env(
+            "HOOKLINE_SPOOL_DIR",
+            self.data_dir.join(format!("ingest-{name}-spool")),
+        );
+        command.args(args);
+        let log = self.data_dir.join(format!("logs/ingest-{name}.log"));
+        let mut process = Supervised::spawn(&format!("hookline-ingest {name}"), command, &log)?;
+        let admin_url = format!("http://127.0.0.1:{admin}");
+        wait_for_http(&mut process, &format!("{admin_url}/readyz")).await?;
+        Ok(IngestReplica {
+            webhook_url: format!("http://127.0.0.1:{webhooks}/hooks"),
+            admin_url,
+            process,
+        })
+    }
+}
+
+impl Stack {
+    /// Starts the broker again as it was first started (same port, same data, so what it
+    /// had acknowledged is still there) after a test stopped or killed it, and waits until
+    /// it accepts connections.
+    pub async fn restart_broker(&mut self) -> anyhow::Result<()> {
+        self.broker.stop();
+        let log = self.broker.log_path().to_owned();
+        let name = self.broker.name().to_owned();
+        self.broker = Supervised::spawn(&name, copy_command(&self.broker_command), &log)?;
+        let port = self
+            .kafka_brokers
+            .rsplit(':')
+            .next()
+            .and_then(|port| port.parse().ok())
+            .context("the broker address has no port")?;
+        wait_for_tcp(&mut self.broker, port).await
+    }
+
+    /// Starts ingest again as it was first started (same ports, same spool directory) after
+    /// a test stopped or killed it, and waits until its `/readyz` answers 200.
+    pub async fn restart_ingest(&mut self) -> anyhow::Result<()> {
+        self.ingest.stop();
+        let log = self.ingest.log_path().to_owned();
+        let name = self.ingest.name().to_owned();
+        self.ingest = Supervised::spawn(&name, copy_command(&self.ingest_command), &log)?;
+        let ready = format!("{}/readyz", self.ingest_admin_url);
+        wait_for_http(&mut self.ingest, &ready).await
+    }
+
+    /// A consumer in `group` (committing nothing) assigned every partition of `topic` from
+    /// its beginning, to read back what was written.
+    pub fn topic_reader(&self, topic: &str, group: &str) -> anyhow::Result<BaseConsumer> {
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", &self.kafka_brokers)
+            .set("group.id", group)
+            .set("enable.auto.commit", "false")
+            .create()?;
+        let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
+        let mut partitions = TopicPartitionList::new();
+        for partition in metadata.topics().iter().flat_map(|t| t.partitions()) {
+            partitions.add_partition_offset(topic, partition.id(), Offset::Beginning)?;
+        }
+        consumer.assign(&partitions)?;
+        Ok(consumer)
+    }
+}
+
+impl Stack {
+    /// Starts the consumers again on the same admin port, with `args` in place of
+    /// [`StackOptions::consumers_args`], after a test stopped or killed them (if they still
+    /// run, they are stopped first), and waits until their `/readyz` answers 200.
+    pub async fn restart_consumers(&mut self, args: &[&str]) -> anyhow::Result<()> {
+        self.consumers.stop();
+        let log = self.consumers.log_path().to_owned();
+        let name = self.consumers.name().to_owned();
+        let admin = self
+            .consumers_admin_url
+            .trim_start_matches("http://")
+            .to_owned();
+        let mut command = copy_command(&self.consumers_command);
+        command.args(["--admin-listen", &admin]).args(args);
+        self.consumers = Supervised::spawn(&name, command, &log)?;
+        let ready = format!("{}/readyz", self.consumers_admin_url);
+        wait_for_http(&mut self.consumers, &ready).await
+    }
+
+    /// Starts another consumers replica in the stack's consumer group, with its admin
+    /// listener on a free port and `args` after the stack's own, and waits until its
+    /// `/readyz` answers 200. `name` tells its log file apart (`logs/consumers-{name}.log`).
+    pub async fn start_consumers_replica(
+        &self,
+        name: &str,
+        args: &[&str],
+    ) -> anyhow::Result<ConsumersReplica> {
+        let admin = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let mut command = copy_command(&self.consumers_command);
+        command
+            .args(["--admin-listen", &format!("127.0.0.1:{admin}")])
+            .args(args);
+        let log = self.data_dir.join(format!("logs/consumers-{name}.log"));
+        let mut process = Supervised::spawn(&format!("hookline-consumers {name}"), command, &log)?;
+        let admin_url = format!("http://127.0.0.1:{admin}");
+        wait_for_http(&mut process, &format!("{admin_url}/readyz")).await?;
+        Ok(ConsumersReplica { admin_url, process })
+    }
+
+    /// Stops the local ClickHouse engine (SIGTERM), to test an outage. Fails when the stack
+    /// uses an external server (`CLICKHOUSE_URL`).
+    pub fn stop_clickhouse(&mut self) -> anyhow::Result<()> {
+        self.clickhouse
+            .as_mut()
+            .context("the stack uses an external ClickHouse server (CLICKHOUSE_URL)")?
+            .stop();
+        Ok(())
+    }
+
+    /// Starts the local ClickHouse engine again as it was first started (same port, same
+    /// data), and waits until it answers `/ping`.
+    pub async fn start_clickhouse(&mut self) -> anyhow::Result<()> {
+        let (Some(front), Some(command)) = (&mut self.clickhouse, &self.clickhouse_command) else {
+            bail!("the stack uses an external ClickHouse server (CLICKHOUSE_URL)");
+        };
+        front.stop();
+        let log = front.log_path().to_owned();
+        let name = front.name().to_owned();
+        *front = Supervised::spawn(&name, copy_command(command), &log)?;
+        let ping = format!("{}/ping", self.clickhouse_url.trim_end_matches('/'));
+        wait_for_http(front, &ping).await
+    }
+}
+
+/// A consumers replica started by [`Stack::start_consumers_replica`]; dropping it stops it.
+pub struct ConsumersReplica {
+    /// Base URL of its admin listener (`/metrics`, `/healthz`, `/readyz`).
+    pub admin_url: String,
+    pub process: Supervised,
+}
+
+/// A new command with the program, arguments, environment and directory of `command`.
+fn copy_command(command: &Command) -> Command {
+    let mut copy = Command::new(command.get_program());
+    copy.args(command.get_args());
+    for (name, value) in command.get_envs() {
+        match value {
+            Some(value) => copy.env(name, value),
+            None => copy.env_remove(name),
+        };
+    }
+    if let Some(dir) = command.get_current_dir() {
+        copy.current_dir(dir);
+    }
+    copy
+}
+
+/// An ingest replica started by [`Stack::start_ingest_replica`]; dropping it stops it.
+pub struct IngestReplica {
+    /// Where to POST GitLab hooks.
+    pub webhook_url: String,
+    /// Base URL of its admin listener.
+    pub admin_url: String,
+    pub process: Supervised,
 }
 
 /// The external programs the stack runs, located once.

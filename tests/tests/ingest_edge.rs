@@ -15,9 +15,7 @@ use hmac::{Hmac, Mac};
 use hookline_schemas::record::header;
 use hookline_tests::gitlab::{eventually, metric, records_in};
 use hookline_tests::stack::{Stack, StackOptions};
-use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Headers, Message};
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use serde_json::Value;
 use sha2::Sha256;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -49,6 +47,9 @@ async fn start() -> Stack {
         "--kafka-statistics-interval-ms=100",
         // The cases run one after another; one slot lets a slow delivery fill it.
         "--max-concurrent-requests=1",
+        // The cases send the same body several times and count every copy in Kafka;
+        // deduplication has its own test (ingest_dedup.rs).
+        "--dedup-window-secs=0",
     ]
     .map(str::to_owned)
     .to_vec();
@@ -301,22 +302,9 @@ async fn signatures(stack: &Stack) {
 /// Records of `topic` read from the beginning, as (body, dead-letter reason header), until one
 /// with each of `bodies` is among them (the consumers dead-letter records there too).
 fn read_topic(stack: &Stack, topic: &str, bodies: &[&[u8]]) -> Vec<(Vec<u8>, Option<String>)> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", &stack.kafka_brokers)
-        .set("group.id", "hookline-tests-ingest-edge")
-        .set("enable.auto.commit", "false")
-        .create()
-        .expect("a Kafka consumer");
-    let metadata = consumer
-        .fetch_metadata(Some(topic), Duration::from_secs(10))
-        .expect("topic metadata");
-    let mut partitions = TopicPartitionList::new();
-    for partition in metadata.topics().iter().flat_map(|t| t.partitions()) {
-        partitions
-            .add_partition_offset(topic, partition.id(), Offset::Beginning)
-            .unwrap();
-    }
-    consumer.assign(&partitions).expect("assignment");
+    let consumer = stack
+        .topic_reader(topic, "hookline-tests-ingest-edge")
+        .expect("a reader of the topic");
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut records = Vec::new();
     let all_found = |records: &[(Vec<u8>, Option<String>)]| {

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use rdkafka::client::ClientContext;
 use rdkafka::config::ClientConfig;
-use rdkafka::error::KafkaError;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::util::Timeout;
@@ -94,6 +94,9 @@ impl KafkaSink {
                 "statistics.interval.ms",
                 settings.statistics_interval.as_millis().to_string(),
             )
+            // Reconnect within a second of a broker coming back, so the spool drains promptly
+            // (librdkafka's default backs off to 10 s).
+            .set("reconnect.backoff.max.ms", "1000")
             .set("client.id", "hookline-ingest")
             .create_with_context(StatsContext {
                 metrics: metrics.clone(),
@@ -146,8 +149,25 @@ impl HookSink for KafkaSink {
         self.metrics
             .kafka_produce_seconds
             .observe(started.elapsed().as_secs_f64());
-        result
-            .map(|_| ())
-            .map_err(|(error, _)| SinkError::NotAcknowledged(error.to_string()))
+        result.map(|_| ()).map_err(|(error, _)| classify(&error))
+    }
+}
+
+/// Whether retrying (from the spool) can ever get `error`'s record into Kafka.
+fn classify(error: &KafkaError) -> SinkError {
+    let permanent = matches!(
+        error.rdkafka_error_code(),
+        Some(
+            RDKafkaErrorCode::MessageSizeTooLarge
+                | RDKafkaErrorCode::InvalidMessageSize
+                | RDKafkaErrorCode::InvalidMessage
+                | RDKafkaErrorCode::InvalidRecord
+                | RDKafkaErrorCode::MessageBatchTooLarge
+        )
+    );
+    if permanent {
+        SinkError::Refused(error.to_string())
+    } else {
+        SinkError::NotAcknowledged(error.to_string())
     }
 }

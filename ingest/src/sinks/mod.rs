@@ -1,9 +1,13 @@
 //! Where accepted hooks are written.
 //!
 //! The request handler depends only on [`HookSink`], so unit tests can swap in an in-memory
-//! sink while integration tests and production use [`kafka::KafkaSink`].
+//! sink. Production uses [`durable::DurableSink`]: [`kafka::KafkaSink`] first, and the local
+//! [`spool`] when Kafka does not acknowledge in time, drained back to Kafka in the background.
 
+pub mod durable;
 pub mod kafka;
+pub mod metrics;
+pub mod spool;
 
 use std::future::Future;
 
@@ -28,6 +32,12 @@ pub struct HookRecord {
 pub enum SinkError {
     #[error("Kafka did not acknowledge the record: {0}")]
     NotAcknowledged(String),
+    /// Kafka refused the record itself (too large, invalid): retrying cannot help.
+    #[error("Kafka refused the record: {0}")]
+    Refused(String),
+    /// Kafka did not acknowledge in time and the spool could not take the record.
+    #[error("{0}")]
+    Spool(#[from] spool::SpoolError),
 }
 
 /// Makes hooks durable. `write` resolves only once the record is safely stored.

@@ -40,18 +40,19 @@ async fn main() -> anyhow::Result<()> {
     let mut stack = Stack::start(StackOptions::for_test()).await?;
     // Only ingest and the broker are measured: the consumers would compete for the CPU.
     stack.consumers.stop();
-    let hooks = Arc::new(fixtures::mix(hooks_per_run));
-    let mean_body = hooks.iter().map(|h| h.body.len()).sum::<usize>() / hooks.len();
+    // Ingest answers a repeated hook as a duplicate without writing it, so every load sends
+    // hooks never sent before: batch k holds ids [k * 1e6, k * 1e6 + count).
+    let mut batch = 0;
+    let mut next_batch = move |count: usize| {
+        batch += 1;
+        Arc::new(fixtures::mix(batch * 1_000_000..batch * 1_000_000 + count))
+    };
+    let warmup = next_batch(2_000);
+    let mean_body = warmup.iter().map(|h| h.body.len()).sum::<usize>() / warmup.len();
 
     eprintln!("warming up…");
-    load::closed_loop(
-        &stack.webhook_url,
-        &stack.token,
-        hooks.clone(),
-        CONNECTIONS,
-        2_000,
-    )
-    .await;
+    let count = warmup.len();
+    load::closed_loop(&stack.webhook_url, &stack.token, warmup, CONNECTIONS, count).await;
 
     let mut ingest_runs = Vec::new();
     let mut http_floor_runs = Vec::new();
@@ -63,7 +64,7 @@ async fn main() -> anyhow::Result<()> {
             load::closed_loop(
                 &stack.webhook_url,
                 &stack.token,
-                hooks.clone(),
+                next_batch(hooks_per_run),
                 CONNECTIONS,
                 hooks_per_run,
             )
@@ -74,14 +75,15 @@ async fn main() -> anyhow::Result<()> {
             load::closed_loop(
                 &bare,
                 &stack.token,
-                hooks.clone(),
+                next_batch(hooks_per_run),
                 CONNECTIONS,
                 hooks_per_run,
             )
             .await,
         );
         eprintln!("run {run}/{RUNS}: Kafka producer floor");
-        kafka_floor_runs.push(produce_floor(&stack.kafka_brokers, &hooks).await?);
+        kafka_floor_runs
+            .push(produce_floor(&stack.kafka_brokers, &next_batch(hooks_per_run)).await?);
     }
     let ingest = median(ingest_runs.iter().map(LoadResult::per_second));
     let http_floor = median(http_floor_runs.iter().map(LoadResult::per_second));
@@ -97,7 +99,7 @@ async fn main() -> anyhow::Result<()> {
             load::paced(
                 &stack.webhook_url,
                 &stack.token,
-                hooks.clone(),
+                next_batch(total),
                 CONNECTIONS,
                 half_rate,
                 total,
@@ -112,6 +114,16 @@ async fn main() -> anyhow::Result<()> {
         .chain(&paced_runs)
         .map(|r| r.failures)
         .sum();
+    let duplicates = hookline_tests::gitlab::metric(
+        &stack.ingest_admin_url,
+        r#"hookline_ingest_requests_total{family="job",outcome="duplicate"}"#,
+    )
+    .await
+    .unwrap_or(0.0);
+    anyhow::ensure!(
+        duplicates == 0.0,
+        "ingest answered {duplicates} job hooks as duplicates: the load must send distinct hooks"
+    );
     let rss_mb = peak_rss_mb(stack.ingest.pid().context("ingest is not running")?)?;
 
     let report = render(Report {
@@ -189,7 +201,7 @@ async fn produce_floor(brokers: &str, hooks: &[Hook]) -> anyhow::Result<f64> {
                     .send(
                         FutureRecord::to(&topic)
                             .key(key.as_bytes())
-                            .payload(hook.body.as_ref())
+                            .payload(hook.body.as_slice())
                             .headers(owned),
                         Timeout::Never,
                     )

@@ -55,6 +55,7 @@ async fn main() -> anyhow::Result<()> {
         with_prometheus: true,
         ingest_args: Vec::new(),
         ingest_env: Vec::new(),
+        consumers_args: Vec::new(),
     };
     println!(
         "starting the Hookline stack (data and logs in {})…",

@@ -1,0 +1,397 @@
+//! Deduplication: a hook accepted before, within a window, is answered but not written again.
+//!
+//! Each hook has two identities (see `hookline_schemas::record`): its *event id*, a hash of
+//! the event type and the exact body, which catches overlapping project and group hooks (same
+//! body, different `Idempotency-Key`s) and GitLab sending the same status twice; and its
+//! *delivery key* (`Idempotency-Key`, GitLab 17.4+, or `webhook-id`), the same on every retry
+//! and manual resend of one event to one hook. A hook whose delivery key or event id was
+//! accepted less than `HOOKLINE_DEDUP_WINDOW_SECS` ago is answered 200 with
+//! `"status": "duplicate"` and the reason, and not written.
+//!
+//! **State.** Ingest keeps nothing that must survive it. The window ([`window::Window`])
+//! lives in memory and is fed from two sides:
+//!
+//! - at accept time, check and insert happen under one lock, so two copies arriving at one
+//!   replica at once give one write; if the write then fails, the ids are forgotten again so
+//!   that GitLab's resend is not called a duplicate;
+//! - the [`tailer`] reads the record headers (event id, delivery key, received-at) of every
+//!   family topic, so a replica learns what the others accepted; at start it reads them from
+//!   the start of the window (a checked timestamp lookup) up to the end of each partition as
+//!   it was at start, skipping records older than the window by their received-at header,
+//!   and only then reports ready (or after `HOOKLINE_DEDUP_REBUILD_TIMEOUT_SECS`).
+//!
+//! So a duplicate is recognised by every replica once the first copy is in Kafka and the
+//! tailer has read it (the propagation delay: the tail lag, a fraction of a second), and by a
+//! replica started after that as soon as it is ready. A copy arriving at another replica
+//! within that delay is written twice; the consumers collapse repeats anyway.
+//!
+//! Dead letters are not deduplicated: they are few, and each says something about a sender.
+//!
+//! **Memory.** An id is 16 bytes of SHA-256 (the event id's first 16 bytes; for the delivery
+//! key, of a hash in its own domain), kept with an 8-byte time in a hash map and a queue:
+//! about 53 to 106 bytes per id, reported as `hookline_ingest_dedup_window_bytes`. A hook has
+//! one id, two with a delivery key; `HOOKLINE_DEDUP_MAX_IDS` caps them, evicting the oldest.
+
+pub mod tailer;
+pub mod window;
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use hookline_runtime::admin::Readiness;
+use hookline_runtime::shutdown::CancellationToken;
+use hookline_schemas::event::Family;
+use hookline_schemas::record::{RecordHeaders, Topics};
+use prometheus::{IntCounterVec, IntGauge, Opts, Registry};
+use sha2::{Digest, Sha256};
+
+pub use window::{Id, Reason, Window};
+
+/// Deduplication settings, part of ingest's configuration.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DedupConfig {
+    /// How long an accepted hook's ids are remembered, in seconds: a hook whose delivery key
+    /// or event id was accepted within this time is answered as a duplicate and not written.
+    /// 0 turns deduplication off.
+    #[arg(long, env = "HOOKLINE_DEDUP_WINDOW_SECS", default_value_t = 86_400)]
+    pub dedup_window_secs: u64,
+
+    /// Most ids remembered (a hook has one, two with a delivery key); the oldest are evicted
+    /// first when full. Each takes about 53 to 106 bytes.
+    #[arg(long, env = "HOOKLINE_DEDUP_MAX_IDS", default_value_t = 4_000_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub dedup_max_ids: u64,
+
+    /// How long `/readyz` waits for the window to be rebuilt from Kafka at start, in seconds;
+    /// after that ingest reports ready while the rebuild goes on (e.g. Kafka down during a
+    /// restart: hooks go to the spool, and missed duplicates are collapsed by the consumers).
+    #[arg(
+        long,
+        env = "HOOKLINE_DEDUP_REBUILD_TIMEOUT_SECS",
+        default_value_t = 120
+    )]
+    pub dedup_rebuild_timeout_secs: u64,
+}
+
+impl DedupConfig {
+    pub fn enabled(&self) -> bool {
+        self.dedup_window_secs > 0
+    }
+
+    fn span_ms(&self) -> i64 {
+        i64::try_from(self.dedup_window_secs.saturating_mul(1000)).unwrap_or(i64::MAX)
+    }
+}
+
+/// Builds the window and, when deduplication is on, starts the [`tailer`] that rebuilds it
+/// and keeps it current; `/readyz` fails until the window is rebuilt.
+pub fn start(
+    config: &DedupConfig,
+    brokers: &str,
+    topics: &Topics,
+    registry: &Registry,
+    readiness: &Readiness,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<Arc<Dedup>> {
+    let metrics = DedupMetrics::register(registry)?;
+    let dedup = Arc::new(Dedup::new(config, metrics));
+    if dedup.enabled() {
+        let settings = tailer::TailerSettings {
+            brokers: brokers.to_owned(),
+            topics: Family::ALL.iter().map(|f| topics.for_family(*f)).collect(),
+            span_ms: config.span_ms(),
+            rebuild_timeout: std::time::Duration::from_secs(config.dedup_rebuild_timeout_secs),
+        };
+        tailer::spawn(settings, dedup.clone(), readiness.clone(), shutdown.clone())?;
+    }
+    Ok(dedup)
+}
+
+/// The ids of one hook.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HookIds {
+    pub event_id: Id,
+    pub delivery_key: Option<Id>,
+}
+
+impl HookIds {
+    /// The ids of the hook with these record headers.
+    pub fn of(headers: &RecordHeaders) -> Self {
+        Self {
+            event_id: event_id_digest(&headers.event_id),
+            delivery_key: headers.delivery_key.as_deref().map(delivery_key_digest),
+        }
+    }
+}
+
+/// The first 16 bytes of the event id (itself a SHA-256 digest, in hex). Anything else (not
+/// written by this ingest) is hashed instead, so it still has a stable id.
+fn event_id_digest(event_id: &str) -> Id {
+    let mut id = [0u8; 16];
+    let hex = event_id.as_bytes();
+    let parsed = hex.len() == 64
+        && id.iter_mut().enumerate().all(|(i, byte)| {
+            std::str::from_utf8(&hex[2 * i..2 * i + 2])
+                .ok()
+                .and_then(|pair| u8::from_str_radix(pair, 16).ok())
+                .map(|value| *byte = value)
+                .is_some()
+        });
+    if parsed {
+        Id(id)
+    } else {
+        truncated(Sha256::new().chain_update(event_id.as_bytes()))
+    }
+}
+
+/// 16 bytes of SHA-256 over 0xFF, a label and the key. Event ids hash the UTF-8 event type
+/// first, which never contains 0xFF, so a key can never collide with an event id by design.
+fn delivery_key_digest(key: &str) -> Id {
+    truncated(
+        Sha256::new()
+            .chain_update(b"\xffdelivery-key\0")
+            .chain_update(key.as_bytes()),
+    )
+}
+
+fn truncated(hasher: Sha256) -> Id {
+    let mut id = [0u8; 16];
+    id.copy_from_slice(&hasher.finalize()[..16]);
+    Id(id)
+}
+
+/// Deduplication metrics.
+#[derive(Clone)]
+pub struct DedupMetrics {
+    /// Ids in the window.
+    pub window_ids: IntGauge,
+    /// Estimated memory of the window.
+    pub window_bytes: IntGauge,
+    /// Duplicates answered without a write, by reason.
+    pub duplicates_total: IntCounterVec,
+}
+
+impl DedupMetrics {
+    pub fn register(registry: &Registry) -> prometheus::Result<Self> {
+        let metrics = Self {
+            window_ids: IntGauge::new(
+                "hookline_ingest_dedup_window_ids",
+                "Ids (event ids and delivery keys) in the deduplication window.",
+            )?,
+            window_bytes: IntGauge::new(
+                "hookline_ingest_dedup_window_bytes",
+                "Estimated memory of the deduplication window, in bytes.",
+            )?,
+            duplicates_total: IntCounterVec::new(
+                Opts::new(
+                    "hookline_ingest_duplicates_total",
+                    "Deliveries answered as duplicates and not written, by reason.",
+                ),
+                &["reason"],
+            )?,
+        };
+        registry.register(Box::new(metrics.window_ids.clone()))?;
+        registry.register(Box::new(metrics.window_bytes.clone()))?;
+        registry.register(Box::new(metrics.duplicates_total.clone()))?;
+        for reason in [Reason::DeliveryKey, Reason::EventId] {
+            metrics
+                .duplicates_total
+                .with_label_values(&[reason.as_str()]);
+        }
+        Ok(metrics)
+    }
+}
+
+/// A hook's ids, inserted by [`Dedup::claim`]; give it back with [`Dedup::release`] when the
+/// hook could not be stored.
+#[derive(Debug)]
+#[must_use = "release the claim when the write fails"]
+pub struct Claim {
+    ids: HookIds,
+    at_ms: i64,
+}
+
+/// The deduplication window shared by the request handlers and the tailer.
+pub struct Dedup {
+    /// `None` when deduplication is off.
+    window: Option<Mutex<Window>>,
+    metrics: DedupMetrics,
+}
+
+impl Dedup {
+    pub fn new(config: &DedupConfig, metrics: DedupMetrics) -> Self {
+        let max_ids = usize::try_from(config.dedup_max_ids).unwrap_or(usize::MAX);
+        Self {
+            window: config
+                .enabled()
+                .then(|| Mutex::new(Window::new(config.span_ms(), max_ids))),
+            metrics,
+        }
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.window.is_some()
+    }
+
+    /// At accept time: the hook's reason to be a duplicate, or a claim on its ids, which
+    /// are remembered from now on (at the hook's received-at time).
+    pub fn claim(&self, headers: &RecordHeaders) -> Result<Option<Claim>, Reason> {
+        let ids = HookIds::of(headers);
+        let at_ms = headers.received_at_ms;
+        let Some(mut window) = self.lock() else {
+            return Ok(None);
+        };
+        let checked = window.check_and_insert(ids.event_id, ids.delivery_key, at_ms);
+        self.observe(&window);
+        drop(window);
+        match checked {
+            Ok(()) => Ok(Some(Claim { ids, at_ms })),
+            Err(reason) => {
+                self.metrics
+                    .duplicates_total
+                    .with_label_values(&[reason.as_str()])
+                    .inc();
+                Err(reason)
+            }
+        }
+    }
+
+    /// The claimed hook was not stored: forget its ids.
+    pub fn release(&self, claim: Claim) {
+        if let Some(mut window) = self.lock() {
+            window.forget(&claim.ids.event_id, claim.at_ms);
+            if let Some(key) = &claim.ids.delivery_key {
+                window.forget(key, claim.at_ms);
+            }
+            self.observe(&window);
+        }
+    }
+
+    /// Remembers the ids of hooks read from Kafka, as of `now_ms`.
+    pub fn remember(&self, hooks: &[(HookIds, i64)], now_ms: i64) {
+        if let Some(mut window) = self.lock() {
+            for (ids, at_ms) in hooks {
+                for id in std::iter::once(ids.event_id).chain(ids.delivery_key) {
+                    window.remember(id, *at_ms, now_ms);
+                }
+            }
+            window.expire(now_ms);
+            self.observe(&window);
+        }
+    }
+
+    fn lock(&self) -> Option<MutexGuard<'_, Window>> {
+        let window = self.window.as_ref()?;
+        Some(window.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    fn observe(&self, window: &Window) {
+        let gauge = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+        self.metrics.window_ids.set(gauge(window.len()));
+        self.metrics
+            .window_bytes
+            .set(gauge(window.estimated_bytes()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hookline_schemas::record::event_id;
+
+    fn headers(body: &[u8], key: Option<&str>, at_ms: i64) -> RecordHeaders {
+        RecordHeaders {
+            event_type: "Push Hook".into(),
+            event_id: event_id("Push Hook", body),
+            delivery_key: key.map(str::to_owned),
+            received_at_ms: at_ms,
+            gitlab_instance: None,
+            source: None,
+            gitlab_version: None,
+        }
+    }
+
+    fn dedup(window_secs: u64) -> (Dedup, DedupMetrics) {
+        let metrics = DedupMetrics::register(&Registry::new()).unwrap();
+        let config = DedupConfig {
+            dedup_window_secs: window_secs,
+            dedup_max_ids: 100,
+            dedup_rebuild_timeout_secs: 1,
+        };
+        (Dedup::new(&config, metrics.clone()), metrics)
+    }
+
+    #[test]
+    fn ids_are_the_event_id_and_a_key_digest_in_another_domain() {
+        let ids = HookIds::of(&headers(b"{}", Some("k"), 0));
+        let hex = event_id("Push Hook", b"{}");
+        assert_eq!(
+            ids.event_id.0[0],
+            u8::from_str_radix(&hex[..2], 16).unwrap()
+        );
+        assert_eq!(
+            ids.event_id.0[15],
+            u8::from_str_radix(&hex[30..32], 16).unwrap()
+        );
+        assert_ne!(ids.delivery_key, Some(ids.event_id));
+        assert_eq!(
+            ids.delivery_key,
+            HookIds::of(&headers(b"[]", Some("k"), 9)).delivery_key
+        );
+        // Not hex: still an id, and a stable one.
+        assert_eq!(event_id_digest("x"), event_id_digest("x"));
+    }
+
+    #[test]
+    fn claims_count_duplicates_and_a_release_makes_room_for_the_resend() {
+        let (dedup, metrics) = dedup(60);
+        let first = dedup.claim(&headers(b"{}", Some("k"), 1_000)).unwrap();
+        assert_eq!(metrics.window_ids.get(), 2);
+        assert!(metrics.window_bytes.get() > 0);
+        assert_eq!(
+            dedup.claim(&headers(b"{}", Some("k"), 2_000)).unwrap_err(),
+            Reason::DeliveryKey
+        );
+        assert_eq!(
+            dedup
+                .claim(&headers(b"{}", Some("other"), 2_000))
+                .unwrap_err(),
+            Reason::EventId
+        );
+        let counted = |reason: Reason| {
+            metrics
+                .duplicates_total
+                .with_label_values(&[reason.as_str()])
+                .get()
+        };
+        assert_eq!(
+            (counted(Reason::DeliveryKey), counted(Reason::EventId)),
+            (1, 1)
+        );
+        dedup.release(first.unwrap());
+        assert_eq!(metrics.window_ids.get(), 0);
+        assert!(dedup.claim(&headers(b"{}", Some("k"), 3_000)).is_ok());
+    }
+
+    #[test]
+    fn a_zero_window_turns_deduplication_off() {
+        let (dedup, _) = dedup(0);
+        assert!(!dedup.enabled());
+        for _ in 0..2 {
+            assert!(dedup
+                .claim(&headers(b"{}", Some("k"), 0))
+                .unwrap()
+                .is_none());
+        }
+    }
+
+    #[test]
+    fn ids_from_kafka_make_later_copies_duplicates() {
+        let (dedup, metrics) = dedup(60);
+        let hook = headers(b"{}", None, 1_000);
+        dedup.remember(&[(HookIds::of(&hook), 1_000)], 1_500);
+        assert_eq!(metrics.window_ids.get(), 1);
+        assert_eq!(
+            dedup.claim(&headers(b"{}", None, 2_000)).unwrap_err(),
+            Reason::EventId
+        );
+    }
+}

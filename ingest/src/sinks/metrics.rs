@@ -1,0 +1,108 @@
+//! Metrics of the spool and of the durable sink around it, registered next to
+//! [`crate::prometheus::IngestMetrics`] in the same registry.
+
+use prometheus::{
+    exponential_buckets, Gauge, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge,
+    Opts, Registry,
+};
+
+/// Handles to every spool metric; cheap to clone.
+#[derive(Clone)]
+pub struct SpoolMetrics {
+    /// Records waiting in the spool for Kafka.
+    pub records: IntGauge,
+    /// Their encoded size, the quantity `HOOKLINE_SPOOL_MAX_BYTES` bounds.
+    pub bytes: IntGauge,
+    /// `HOOKLINE_SPOOL_MAX_BYTES`, so alerts can use a ratio.
+    pub capacity_bytes: IntGauge,
+    /// Age of the oldest spooled record; 0 when the spool is empty.
+    pub oldest_age_seconds: Gauge,
+    /// Time from asking for a spool write to its fsynced commit, per hook.
+    pub write_seconds: Histogram,
+    /// Hooks written to the spool, by why they did not go straight to Kafka.
+    pub spooled_total: IntCounterVec,
+    /// Spooled records forwarded to Kafka and removed from the spool.
+    pub drained_total: IntCounter,
+    /// Hooks the spool could not take (`full`, `disk`): each one is a 503.
+    pub rejections_total: IntCounterVec,
+    /// Spooled records dropped because they can never be sent (`refused_by_kafka`, `corrupt`).
+    pub discarded_total: IntCounterVec,
+    /// 1 when the last metadata request to the brokers succeeded, 0 otherwise.
+    pub kafka_reachable: IntGauge,
+}
+
+impl SpoolMetrics {
+    pub fn register(registry: &Registry) -> prometheus::Result<Self> {
+        let metrics = Self {
+            records: IntGauge::new(
+                "hookline_ingest_spool_records",
+                "Hooks waiting in the local spool for Kafka.",
+            )?,
+            bytes: IntGauge::new(
+                "hookline_ingest_spool_bytes",
+                "Encoded size of the hooks in the local spool, in bytes.",
+            )?,
+            capacity_bytes: IntGauge::new(
+                "hookline_ingest_spool_capacity_bytes",
+                "Bytes the local spool holds at most (HOOKLINE_SPOOL_MAX_BYTES).",
+            )?,
+            oldest_age_seconds: Gauge::new(
+                "hookline_ingest_spool_oldest_age_seconds",
+                "Age of the oldest hook in the local spool in seconds; 0 when it is empty.",
+            )?,
+            write_seconds: Histogram::with_opts(
+                HistogramOpts::new(
+                    "hookline_ingest_spool_write_seconds",
+                    "Time to write a hook to the local spool, fsync included, in seconds.",
+                )
+                .buckets(exponential_buckets(0.0005, 2.0, 14)?),
+            )?,
+            spooled_total: IntCounterVec::new(
+                Opts::new(
+                    "hookline_ingest_spooled_total",
+                    "Hooks written to the local spool instead of straight to Kafka, by reason (deadline, kafka_error, backlog).",
+                ),
+                &["reason"],
+            )?,
+            drained_total: IntCounter::new(
+                "hookline_ingest_spool_drained_total",
+                "Spooled hooks forwarded to Kafka and removed from the spool.",
+            )?,
+            rejections_total: IntCounterVec::new(
+                Opts::new(
+                    "hookline_ingest_spool_rejections_total",
+                    "Hooks the local spool could not take, by reason (full, disk); each was answered 503.",
+                ),
+                &["reason"],
+            )?,
+            discarded_total: IntCounterVec::new(
+                Opts::new(
+                    "hookline_ingest_spool_discarded_total",
+                    "Spooled hooks dropped because they can never be sent, by reason (refused_by_kafka, corrupt).",
+                ),
+                &["reason"],
+            )?,
+            kafka_reachable: IntGauge::new(
+                "hookline_ingest_kafka_reachable",
+                "1 when the Kafka brokers answered the last metadata request, 0 otherwise.",
+            )?,
+        };
+        registry.register(Box::new(metrics.records.clone()))?;
+        registry.register(Box::new(metrics.bytes.clone()))?;
+        registry.register(Box::new(metrics.capacity_bytes.clone()))?;
+        registry.register(Box::new(metrics.oldest_age_seconds.clone()))?;
+        registry.register(Box::new(metrics.write_seconds.clone()))?;
+        registry.register(Box::new(metrics.spooled_total.clone()))?;
+        registry.register(Box::new(metrics.drained_total.clone()))?;
+        registry.register(Box::new(metrics.rejections_total.clone()))?;
+        registry.register(Box::new(metrics.discarded_total.clone()))?;
+        registry.register(Box::new(metrics.kafka_reachable.clone()))?;
+        Ok(metrics)
+    }
+
+    /// Unregistered metrics, for unit tests.
+    #[cfg(test)]
+    pub(crate) fn for_test() -> Self {
+        Self::register(&Registry::new()).expect("metrics register")
+    }
+}

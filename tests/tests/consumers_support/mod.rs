@@ -1,0 +1,147 @@
+//! What the `consumers_*` end-to-end tests share: sending pipeline lifecycles, counting rows
+//! and reading the consumers' metrics.
+
+#![allow(dead_code)] // Each test file uses its own part.
+
+use std::time::{Duration, Instant};
+
+pub use hookline_tests::gitlab::deliver_all;
+use hookline_tests::gitlab::{eventually, pipeline_lifecycle, select, Hook};
+use hookline_tests::stack::Stack;
+use time::OffsetDateTime;
+
+/// How long the rows of delivered hooks may take to be queryable once the consumers can work.
+pub const LANDING: Duration = Duration::from_secs(30);
+
+/// The hooks of `count` pipelines, ids `first..first + count`, spread over eight projects,
+/// each created, pending, running and successful: four hooks a pipeline.
+pub fn pipelines(first: u64, count: u64) -> Vec<Hook> {
+    let start = OffsetDateTime::from_unix_timestamp(1_750_000_000).expect("a time");
+    (first..first + count)
+        .flat_map(|pipeline| {
+            let project = 500 + pipeline % 8;
+            pipeline_lifecycle((project, pipeline), start, "success", None).0
+        })
+        .collect()
+}
+
+/// The single number `sql` selects, as `n`.
+pub async fn count(stack: &Stack, sql: &str) -> u64 {
+    let rows = select(stack, sql).await;
+    rows[0]["n"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{sql}: {rows:?}"))
+}
+
+/// Waits until `raw_hooks FINAL` holds `hooks` hooks and `pipelines FINAL` `pipelines`
+/// successful pipelines, then checks that no pipeline is there twice or in another state.
+pub async fn assert_landed_exactly_once(stack: &Stack, hooks: u64, pipelines: u64) {
+    eventually(LANDING, "every hook and pipeline in ClickHouse", || async {
+        let raw = count(stack, "SELECT count() AS n FROM raw_hooks FINAL").await;
+        let done = count(
+            stack,
+            "SELECT count() AS n FROM pipelines FINAL WHERE status = 'success'",
+        )
+        .await;
+        (raw >= hooks && done >= pipelines).then_some(())
+    })
+    .await;
+    let exact = [
+        ("SELECT count() AS n FROM raw_hooks FINAL", hooks),
+        (
+            "SELECT uniqExact(family, project_key, event_id) AS n FROM raw_hooks",
+            hooks,
+        ),
+        ("SELECT count() AS n FROM pipelines FINAL", pipelines),
+        (
+            "SELECT uniqExact(project_id, pipeline_id) AS n FROM pipelines",
+            pipelines,
+        ),
+        (
+            "SELECT countIf(status != 'success') AS n FROM pipelines FINAL",
+            0,
+        ),
+    ];
+    for (sql, expected) in exact {
+        assert_eq!(count(stack, sql).await, expected, "{sql}\n{}", stack.logs());
+    }
+}
+
+/// The sum of every sample of metric `name` whose labels contain each of `labels`
+/// (e.g. `topic="gitlab.pipeline"`); `None` when the service does not answer.
+pub async fn metric_sum(admin_url: &str, name: &str, labels: &[&str]) -> Option<f64> {
+    Some(
+        metrics_text(admin_url)
+            .await?
+            .lines()
+            .filter_map(|line| {
+                let rest = line.strip_prefix(name)?;
+                let (series, value) = rest.rsplit_once(' ')?;
+                let matches = (series.is_empty() || series.starts_with('{'))
+                    && labels.iter().all(|label| series.contains(label));
+                matches.then(|| value.parse::<f64>().ok()).flatten()
+            })
+            .sum(),
+    )
+}
+
+/// Waits until `metric_sum(admin_url, name, labels)` satisfies `holds`; returns the value.
+/// Fails with the last value seen.
+pub async fn metric_reaches(
+    admin_url: &str,
+    name: &str,
+    labels: &[&str],
+    holds: impl Fn(f64) -> bool,
+) -> f64 {
+    let until = Instant::now() + LANDING;
+    loop {
+        let value = metric_sum(admin_url, name, labels).await;
+        if let Some(value) = value.filter(|v| holds(*v)) {
+            return value;
+        }
+        assert!(
+            Instant::now() < until,
+            "{name}{labels:?} did not reach the expected value within {LANDING:?}; last: {value:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The partitions of `topic` the consumers at `admin_url` report lag for: those they own.
+pub async fn owned_partitions(admin_url: &str, topic: &str) -> Option<usize> {
+    let series = format!(r#"topic="{topic}""#);
+    Some(
+        metrics_text(admin_url)
+            .await?
+            .lines()
+            .filter(|line| line.starts_with("hookline_consumers_lag_records{"))
+            .filter(|line| line.contains(&series))
+            .count(),
+    )
+}
+
+/// The Prometheus text exposition of the service at `admin_url`.
+async fn metrics_text(admin_url: &str) -> Option<String> {
+    let response = reqwest::get(format!("{admin_url}/metrics")).await.ok()?;
+    response.text().await.ok()
+}
+
+/// The body of `/readyz` when the service is not ready; `None` while it is.
+pub async fn not_ready(admin_url: &str) -> Option<String> {
+    let response = reqwest::get(format!("{admin_url}/readyz")).await.ok()?;
+    if response.status().is_success() {
+        return None;
+    }
+    response.text().await.ok()
+}
+
+/// Consumers arguments for a test: lag measured every 200 ms, and a consumer that stops
+/// heartbeating (killed) leaves the group after 6 s instead of librdkafka's 45 s.
+pub fn test_args() -> [&'static str; 4] {
+    [
+        "--kafka-lag-interval-ms",
+        "200",
+        "--kafka-session-timeout-ms",
+        "6000",
+    ]
+}
