@@ -53,6 +53,30 @@ pub async fn deliver_all(stack: &Stack, hooks: &[Hook]) {
     }
 }
 
+/// The sum of every sample of metric `name` whose labels contain each of `labels`
+/// (e.g. `topic="gitlab.pipeline"`); `None` when the service does not answer.
+pub async fn metric_sum(admin_url: &str, name: &str, labels: &[&str]) -> Option<f64> {
+    Some(
+        metrics_text(admin_url)
+            .await?
+            .lines()
+            .filter_map(|line| {
+                let rest = line.strip_prefix(name)?;
+                let (series, value) = rest.rsplit_once(' ')?;
+                let matches = (series.is_empty() || series.starts_with('{'))
+                    && labels.iter().all(|label| series.contains(label));
+                matches.then(|| value.parse::<f64>().ok()).flatten()
+            })
+            .sum(),
+    )
+}
+
+/// The Prometheus text exposition of the service at `admin_url`.
+pub async fn metrics_text(admin_url: &str) -> Option<String> {
+    let response = reqwest::get(format!("{admin_url}/metrics")).await.ok()?;
+    response.text().await.ok()
+}
+
 /// The value of one sample in a Prometheus text exposition, e.g.
 /// `hookline_ingest_requests_total{family="pipeline",outcome="accepted"}`.
 pub async fn metric(admin_url: &str, sample: &str) -> Option<f64> {

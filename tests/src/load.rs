@@ -8,6 +8,9 @@ use std::time::{Duration, Instant};
 
 pub use crate::gitlab::Hook;
 
+/// What one worker saw: latencies, (hook index, answer time) of successes, failures.
+type WorkerResult = (Vec<Duration>, Vec<(usize, Instant)>, usize);
+
 /// What a load run measured.
 #[derive(Debug, Clone)]
 pub struct LoadResult {
@@ -16,6 +19,8 @@ pub struct LoadResult {
     pub elapsed: Duration,
     /// Latency of every successful request, sorted.
     pub latencies: Vec<Duration>,
+    /// For every successful request: the index of its hook and when its answer arrived.
+    pub acks: Vec<(usize, Instant)>,
 }
 
 impl LoadResult {
@@ -55,6 +60,7 @@ pub async fn closed_loop(
         );
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
+            let mut acks = Vec::new();
             let mut failures = 0;
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
@@ -62,11 +68,14 @@ pub async fn closed_loop(
                     break;
                 }
                 match send(&client, &url, &token, &hooks[i % hooks.len()]).await {
-                    Some(latency) => latencies.push(latency),
+                    Some(latency) => {
+                        latencies.push(latency);
+                        acks.push((i % hooks.len(), Instant::now()));
+                    }
                     None => failures += 1,
                 }
             }
-            (latencies, failures)
+            (latencies, acks, failures)
         }));
     }
     collect(tasks, total, started).await
@@ -94,17 +103,21 @@ pub async fn paced(
                 tokio::time::interval_at(tokio::time::Instant::now() + offset, interval);
             ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
             let mut latencies = Vec::new();
+            let mut acks = Vec::new();
             let mut failures = 0;
             let mut i = worker;
             while i < total {
                 ticker.tick().await;
                 match send(&client, &url, &token, &hooks[i % hooks.len()]).await {
-                    Some(latency) => latencies.push(latency),
+                    Some(latency) => {
+                        latencies.push(latency);
+                        acks.push((i % hooks.len(), Instant::now()));
+                    }
                     None => failures += 1,
                 }
                 i += connections;
             }
-            (latencies, failures)
+            (latencies, acks, failures)
         }));
     }
     collect(tasks, total, started).await
@@ -135,15 +148,17 @@ async fn send(client: &reqwest::Client, url: &str, token: &str, hook: &Hook) -> 
 }
 
 async fn collect(
-    tasks: Vec<tokio::task::JoinHandle<(Vec<Duration>, usize)>>,
+    tasks: Vec<tokio::task::JoinHandle<WorkerResult>>,
     total: usize,
     started: Instant,
 ) -> LoadResult {
     let mut latencies = Vec::with_capacity(total);
+    let mut acks = Vec::with_capacity(total);
     let mut failures = 0;
     for task in tasks {
-        let (mut l, f) = task.await.expect("a load worker");
+        let (mut l, mut a, f) = task.await.expect("a load worker");
         latencies.append(&mut l);
+        acks.append(&mut a);
         failures += f;
     }
     let elapsed = started.elapsed();
@@ -153,5 +168,6 @@ async fn collect(
         failures,
         elapsed,
         latencies,
+        acks,
     }
 }

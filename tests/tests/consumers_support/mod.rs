@@ -5,7 +5,8 @@
 
 use std::time::{Duration, Instant};
 
-pub use hookline_tests::gitlab::deliver_all;
+use hookline_tests::gitlab::metrics_text;
+pub use hookline_tests::gitlab::{deliver_all, metric_sum};
 use hookline_tests::gitlab::{eventually, pipeline_lifecycle, select, Hook};
 use hookline_tests::stack::Stack;
 use time::OffsetDateTime;
@@ -67,24 +68,6 @@ pub async fn assert_landed_exactly_once(stack: &Stack, hooks: u64, pipelines: u6
     }
 }
 
-/// The sum of every sample of metric `name` whose labels contain each of `labels`
-/// (e.g. `topic="gitlab.pipeline"`); `None` when the service does not answer.
-pub async fn metric_sum(admin_url: &str, name: &str, labels: &[&str]) -> Option<f64> {
-    Some(
-        metrics_text(admin_url)
-            .await?
-            .lines()
-            .filter_map(|line| {
-                let rest = line.strip_prefix(name)?;
-                let (series, value) = rest.rsplit_once(' ')?;
-                let matches = (series.is_empty() || series.starts_with('{'))
-                    && labels.iter().all(|label| series.contains(label));
-                matches.then(|| value.parse::<f64>().ok()).flatten()
-            })
-            .sum(),
-    )
-}
-
 /// Waits until `metric_sum(admin_url, name, labels)` satisfies `holds`; returns the value.
 /// Fails with the last value seen.
 pub async fn metric_reaches(
@@ -118,12 +101,6 @@ pub async fn owned_partitions(admin_url: &str, topic: &str) -> Option<usize> {
             .filter(|line| line.contains(&series))
             .count(),
     )
-}
-
-/// The Prometheus text exposition of the service at `admin_url`.
-async fn metrics_text(admin_url: &str) -> Option<String> {
-    let response = reqwest::get(format!("{admin_url}/metrics")).await.ok()?;
-    response.text().await.ok()
 }
 
 /// The body of `/readyz` when the service is not ready; `None` while it is.

@@ -1,4 +1,5 @@
-//! `make bench`: measures ingest against its floors in one run and writes BENCHMARKS.md.
+//! `make bench`: measures ingest and the consumers against their floors in one run and writes
+//! BENCHMARKS.md. The consumers' half is in [`consumers`].
 //!
 //! Ingest's throughput (hooks/s with durable acks, 64 connections, a realistic mix of hook
 //! bodies) is compared with two floors measured in the same run on the same machine:
@@ -6,6 +7,8 @@
 //! (b) a raw librdkafka producer writing the same records to the same broker with as many in
 //! flight. Every figure is the median of several runs, because the machines are shared and
 //! noisy. Latency is measured at half the maximum rate, where a service should be comfortable.
+
+mod consumers;
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -24,11 +27,25 @@ use rdkafka::util::Timeout;
 use rdkafka::ClientConfig;
 
 /// Concurrent connections (and records in flight for the producer floor).
-const CONNECTIONS: usize = 64;
+pub(crate) const CONNECTIONS: usize = 64;
 /// Hooks per measured run, unless `HOOKLINE_BENCH_HOOKS` says otherwise.
-const DEFAULT_HOOKS_PER_RUN: usize = 12_000;
+const DEFAULT_HOOKS_PER_RUN: usize = 3_000;
 /// Measured runs per figure; the median is reported.
-const RUNS: usize = 3;
+pub(crate) const RUNS: usize = 3;
+
+/// Batches of hooks never sent before: ingest answers a repeated hook as a duplicate without
+/// writing it, so every load needs fresh ones. Batch k holds ids [k * 1e6, k * 1e6 + count).
+pub(crate) struct HookBatches {
+    issued: usize,
+}
+
+impl HookBatches {
+    pub(crate) fn next(&mut self, count: usize) -> Arc<Vec<Hook>> {
+        self.issued += 1;
+        let first = self.issued * 1_000_000;
+        Arc::new(fixtures::mix(first..first + count))
+    }
+}
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -40,14 +57,8 @@ async fn main() -> anyhow::Result<()> {
     let mut stack = Stack::start(StackOptions::for_test()).await?;
     // Only ingest and the broker are measured: the consumers would compete for the CPU.
     stack.consumers.stop();
-    // Ingest answers a repeated hook as a duplicate without writing it, so every load sends
-    // hooks never sent before: batch k holds ids [k * 1e6, k * 1e6 + count).
-    let mut batch = 0;
-    let mut next_batch = move |count: usize| {
-        batch += 1;
-        Arc::new(fixtures::mix(batch * 1_000_000..batch * 1_000_000 + count))
-    };
-    let warmup = next_batch(2_000);
+    let mut batches = HookBatches { issued: 0 };
+    let warmup = batches.next(2_000);
     let mean_body = warmup.iter().map(|h| h.body.len()).sum::<usize>() / warmup.len();
 
     eprintln!("warming up…");
@@ -64,7 +75,7 @@ async fn main() -> anyhow::Result<()> {
             load::closed_loop(
                 &stack.webhook_url,
                 &stack.token,
-                next_batch(hooks_per_run),
+                batches.next(hooks_per_run),
                 CONNECTIONS,
                 hooks_per_run,
             )
@@ -75,15 +86,14 @@ async fn main() -> anyhow::Result<()> {
             load::closed_loop(
                 &bare,
                 &stack.token,
-                next_batch(hooks_per_run),
+                batches.next(hooks_per_run),
                 CONNECTIONS,
                 hooks_per_run,
             )
             .await,
         );
         eprintln!("run {run}/{RUNS}: Kafka producer floor");
-        kafka_floor_runs
-            .push(produce_floor(&stack.kafka_brokers, &next_batch(hooks_per_run)).await?);
+        kafka_floor_runs.push(produce(&stack.kafka_brokers, &batches.next(hooks_per_run)).await?);
     }
     let ingest = median(ingest_runs.iter().map(LoadResult::per_second));
     let http_floor = median(http_floor_runs.iter().map(LoadResult::per_second));
@@ -99,7 +109,7 @@ async fn main() -> anyhow::Result<()> {
             load::paced(
                 &stack.webhook_url,
                 &stack.token,
-                next_batch(total),
+                batches.next(total),
                 CONNECTIONS,
                 half_rate,
                 total,
@@ -126,7 +136,12 @@ async fn main() -> anyhow::Result<()> {
     );
     let rss_mb = peak_rss_mb(stack.ingest.pid().context("ingest is not running")?)?;
 
+    eprintln!("consumers: catching up with the records of the ingest runs");
+    consumers::catch_up(&mut stack).await?;
+    let consumers = consumers::measure(&mut stack, &mut batches).await?;
+
     let report = render(Report {
+        consumers,
         command,
         hooks_per_run,
         mean_body,
@@ -165,7 +180,7 @@ async fn bare_endpoint() -> anyhow::Result<String> {
 
 /// Floor (b): the same records produced straight to the broker, `CONNECTIONS` in flight,
 /// with ingest's producer settings. Returns records per second.
-async fn produce_floor(brokers: &str, hooks: &[Hook]) -> anyhow::Result<f64> {
+pub(crate) async fn produce(brokers: &str, hooks: &[Hook]) -> anyhow::Result<f64> {
     let producer: FutureProducer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("enable.idempotence", "true")
@@ -175,8 +190,8 @@ async fn produce_floor(brokers: &str, hooks: &[Hook]) -> anyhow::Result<f64> {
         .create()?;
     let topics = Topics::default();
     let started = Instant::now();
-    let results: Vec<bool> = futures::stream::iter(hooks.iter().enumerate())
-        .map(|(i, hook)| {
+    let results: Vec<bool> = futures::stream::iter(hooks.iter())
+        .map(|hook| {
             let producer = &producer;
             let topic = topics.for_family(Family::from_event_header(hook.event));
             async move {
@@ -184,7 +199,7 @@ async fn produce_floor(brokers: &str, hooks: &[Hook]) -> anyhow::Result<f64> {
                     event_type: hook.event.to_owned(),
                     event_id: record::event_id(hook.event, &hook.body),
                     delivery_key: None,
-                    received_at_ms: i as i64,
+                    received_at_ms: now_ms(),
                     gitlab_instance: None,
                     source: None,
                     gitlab_version: None,
@@ -222,18 +237,24 @@ async fn produce_floor(brokers: &str, hooks: &[Hook]) -> anyhow::Result<f64> {
     Ok(ok as f64 / elapsed.as_secs_f64())
 }
 
-fn median(values: impl Iterator<Item = f64>) -> f64 {
+pub(crate) fn median(values: impl Iterator<Item = f64>) -> f64 {
     let mut values: Vec<f64> = values.collect();
     values.sort_by(f64::total_cmp);
     values[values.len() / 2]
 }
 
-fn ms(d: Duration) -> f64 {
+pub(crate) fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
 /// Peak resident memory of a process, in MiB (VmHWM).
-fn peak_rss_mb(pid: u32) -> anyhow::Result<f64> {
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+pub(crate) fn peak_rss_mb(pid: u32) -> anyhow::Result<f64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
     let kb: f64 = status
         .lines()
@@ -244,6 +265,7 @@ fn peak_rss_mb(pid: u32) -> anyhow::Result<f64> {
 }
 
 struct Report {
+    consumers: consumers::ConsumersFigures,
     command: String,
     hooks_per_run: usize,
     mean_body: usize,
@@ -323,5 +345,6 @@ fn render(r: Report) -> String {
         verdict(r.rss_mb <= 64.0)
     );
     let _ = writeln!(out, "| failed requests | {} | |", r.failures);
+    consumers::render(&mut out, &r.consumers);
     out
 }
