@@ -43,48 +43,27 @@ impl Migration {
     }
 }
 
+/// A [`Migration`] from its number, name and file (`migrations/{file}.sql`).
+macro_rules! migration {
+    ($version:literal, $name:literal, $file:literal) => {
+        Migration {
+            version: $version,
+            name: $name,
+            sql: include_str!(concat!("../migrations/", $file, ".sql")),
+        }
+    };
+}
+
 /// Every migration, in the order it applies.
 pub const MIGRATIONS: &[Migration] = &[
-    Migration {
-        version: 1,
-        name: "raw_hooks",
-        sql: include_str!("../migrations/0001_raw_hooks.sql"),
-    },
-    Migration {
-        version: 2,
-        name: "pipelines",
-        sql: include_str!("../migrations/0002_pipelines.sql"),
-    },
-    Migration {
-        version: 3,
-        name: "jobs",
-        sql: include_str!("../migrations/0003_jobs.sql"),
-    },
-    Migration {
-        version: 4,
-        name: "merge_requests",
-        sql: include_str!("../migrations/0004_merge_requests.sql"),
-    },
-    Migration {
-        version: 5,
-        name: "pushes",
-        sql: include_str!("../migrations/0005_pushes.sql"),
-    },
-    Migration {
-        version: 6,
-        name: "issues",
-        sql: include_str!("../migrations/0006_issues.sql"),
-    },
-    Migration {
-        version: 7,
-        name: "deployments",
-        sql: include_str!("../migrations/0007_deployments.sql"),
-    },
-    Migration {
-        version: 8,
-        name: "releases",
-        sql: include_str!("../migrations/0008_releases.sql"),
-    },
+    migration!(1, "raw_hooks", "0001_raw_hooks"),
+    migration!(2, "pipelines", "0002_pipelines"),
+    migration!(3, "jobs", "0003_jobs"),
+    migration!(4, "merge_requests", "0004_merge_requests"),
+    migration!(5, "pushes", "0005_pushes"),
+    migration!(6, "issues", "0006_issues"),
+    migration!(7, "deployments", "0007_deployments"),
+    migration!(8, "releases", "0008_releases"),
 ];
 
 #[cfg(test)]

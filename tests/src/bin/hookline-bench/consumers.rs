@@ -1,7 +1,7 @@
 //! The consumers' half of `make bench`: records/s from Kafka into ClickHouse against two floors
 //! measured in the same run, and freshness (hook acknowledged → row queryable) at a steady rate.
 //!
-//! - **Consumers**: `HOOKLINE_BENCH_RECORDS` (5,000) new records are produced while the consumers are stopped; they are
+//! - **Consumers**: `HOOKLINE_BENCH_RECORDS` (2,000) new records are produced while the consumers are stopped; they are
 //!   restarted and timed from their first consumed record until every record's `raw_hooks` row
 //!   is written (so the group join is not counted).
 //! - **Floor (i), raw consume**: a plain librdkafka consumer reads every record of the hook
@@ -34,10 +34,10 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
-use crate::{median, ms, peak_rss_mb, produce, HookBatches, CONNECTIONS, RUNS};
+use crate::{median, ms, peak_rss_mb, produce, runs, verdict, HookBatches, CONNECTIONS, RUNS};
 
 /// Records per measured consumers run, unless `HOOKLINE_BENCH_RECORDS` says otherwise.
-const DEFAULT_RECORDS: usize = 5_000;
+const DEFAULT_RECORDS: usize = 2_000;
 /// Hooks per second of the freshness measurement, and for how long.
 const STEADY_RATE: f64 = 1_000.0;
 const STEADY_SECONDS: f64 = 5.0;
@@ -105,26 +105,6 @@ pub async fn measure(
     })
 }
 
-/// Restarts the consumers and waits until every record already in the hook topics has its
-/// `raw_hooks` row, so that each measured run starts from an empty backlog.
-pub async fn catch_up(stack: &mut Stack) -> anyhow::Result<()> {
-    let total = records_in_topics(stack)?;
-    let admin = stack.consumers_admin_url.clone();
-    stack.restart_consumers(&[]).await?;
-    poll(Duration::from_secs(300), || async {
-        let written = metric_sum(
-            &admin,
-            "hookline_consumers_rows_written_total",
-            &["table=\"raw_hooks\""],
-        )
-        .await
-        .unwrap_or(0.0);
-        (written >= total as f64).then_some(())
-    })
-    .await
-    .with_context(|| format!("the consumers did not catch up with {total} records"))
-}
-
 /// Records in the hook topics, over all partitions.
 fn records_in_topics(stack: &Stack) -> anyhow::Result<i64> {
     let consumer: BaseConsumer = ClientConfig::new()
@@ -162,7 +142,7 @@ async fn drain(stack: &mut Stack, hooks: &[Hook]) -> anyhow::Result<f64> {
     .await
     .context("the consumers read nothing")?;
     let target = hooks.len() as f64;
-    let last = poll(Duration::from_secs(600), || async {
+    let last = poll(Duration::from_secs(180), || async {
         let written = metric_sum(
             &admin,
             "hookline_consumers_rows_written_total",
@@ -340,13 +320,6 @@ async fn freshness(
 /// The consumers' section of BENCHMARKS.md.
 pub fn render(out: &mut String, f: &ConsumersFigures) {
     use std::fmt::Write as _;
-    let runs = |v: &[f64]| {
-        v.iter()
-            .map(|x| format!("{x:.0}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    let verdict = |ok: bool| if ok { "met" } else { "NOT met" };
     let floor = f.consume_floor.min(f.insert_floor);
     let ratio = f.consumers / floor;
     let _ = writeln!(

@@ -55,9 +55,15 @@ async fn main() -> anyhow::Result<()> {
         Err(_) => DEFAULT_HOOKS_PER_RUN,
     };
     let mut stack = Stack::start(StackOptions::for_test()).await?;
-    // Only ingest and the broker are measured: the consumers would compete for the CPU.
-    stack.consumers.stop();
     let mut batches = HookBatches { issued: 0 };
+    // The consumers first, while the topics are small: the local broker's fetches slow down
+    // as its storage grows.
+    // A section that cannot finish is reported as such, and the ingest section still runs.
+    let consumers = consumers::measure(&mut stack, &mut batches)
+        .await
+        .map_err(|error| format!("{error:#}"));
+    // Only ingest and the broker are measured next: the consumers would compete for the CPU.
+    stack.consumers.stop();
     let warmup = batches.next(2_000);
     let mean_body = warmup.iter().map(|h| h.body.len()).sum::<usize>() / warmup.len();
 
@@ -69,8 +75,11 @@ async fn main() -> anyhow::Result<()> {
     let mut http_floor_runs = Vec::new();
     let mut kafka_floor_runs = Vec::new();
     let bare = bare_endpoint().await?;
+    let mut spooled_shares = Vec::new();
     for run in 1..=RUNS {
         eprintln!("run {run}/{RUNS}: ingest");
+        spool_drained(&stack).await?;
+        let spooled_before = spooled_total(&stack).await;
         ingest_runs.push(
             load::closed_loop(
                 &stack.webhook_url,
@@ -81,6 +90,9 @@ async fn main() -> anyhow::Result<()> {
             )
             .await,
         );
+        spooled_shares.push((spooled_total(&stack).await - spooled_before) / hooks_per_run as f64);
+        // The drainer must not compete with the floors.
+        spool_drained(&stack).await?;
         eprintln!("run {run}/{RUNS}: HTTP floor");
         http_floor_runs.push(
             load::closed_loop(
@@ -136,11 +148,10 @@ async fn main() -> anyhow::Result<()> {
     );
     let rss_mb = peak_rss_mb(stack.ingest.pid().context("ingest is not running")?)?;
 
-    eprintln!("consumers: catching up with the records of the ingest runs");
-    consumers::catch_up(&mut stack).await?;
-    let consumers = consumers::measure(&mut stack, &mut batches).await?;
-
+    let spooled_share = median(spooled_shares.iter().copied());
+    let consumers_ok = consumers.is_ok();
     let report = render(Report {
+        spooled_share,
         consumers,
         command,
         hooks_per_run,
@@ -160,7 +171,44 @@ async fn main() -> anyhow::Result<()> {
     });
     std::fs::write("BENCHMARKS.md", &report).context("cannot write BENCHMARKS.md")?;
     println!("{report}");
+    anyhow::ensure!(
+        consumers_ok,
+        "a section of the benchmark did not finish (see BENCHMARKS.md)"
+    );
     Ok(())
+}
+
+/// Hooks ingest made durable in its spool rather than in Kafka, so far.
+async fn spooled_total(stack: &Stack) -> f64 {
+    hookline_tests::gitlab::metric_sum(
+        &stack.ingest_admin_url,
+        "hookline_ingest_spooled_total",
+        &[],
+    )
+    .await
+    .unwrap_or(0.0)
+}
+
+/// Waits until ingest's spool is empty, so that its drainer competes with no measurement.
+async fn spool_drained(stack: &Stack) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        let depth = hookline_tests::gitlab::metric_sum(
+            &stack.ingest_admin_url,
+            "hookline_ingest_spool_records",
+            &[],
+        )
+        .await
+        .unwrap_or(f64::NAN);
+        if depth == 0.0 {
+            return Ok(());
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "ingest's spool still holds {depth} hooks"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// Floor (a): an endpoint that reads the body and answers 200, nothing else.
@@ -265,7 +313,9 @@ pub(crate) fn peak_rss_mb(pid: u32) -> anyhow::Result<f64> {
 }
 
 struct Report {
-    consumers: consumers::ConsumersFigures,
+    /// Share of the ingest runs' hooks made durable in the spool because Kafka was too slow.
+    spooled_share: f64,
+    consumers: Result<consumers::ConsumersFigures, String>,
     command: String,
     hooks_per_run: usize,
     mean_body: usize,
@@ -283,6 +333,24 @@ struct Report {
     kafka_runs: Vec<f64>,
 }
 
+/// The figures of every run, for the "Runs" column.
+pub(crate) fn runs(values: &[f64]) -> String {
+    values
+        .iter()
+        .map(|x| format!("{x:.0}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Whether a goal is met, as the report says it.
+pub(crate) fn verdict(ok: bool) -> &'static str {
+    if ok {
+        "met"
+    } else {
+        "NOT met"
+    }
+}
+
 fn render(r: Report) -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
@@ -294,18 +362,11 @@ fn render(r: Report) -> String {
         })
         .unwrap_or_else(|| "unknown CPU".to_owned());
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let runs = |v: &[f64]| {
-        v.iter()
-            .map(|x| format!("{x:.0}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    let verdict = |ok: bool| if ok { "met" } else { "NOT met" };
     let mut out = String::new();
     let _ = writeln!(out, "# Benchmarks\n");
     let _ = writeln!(out, "Written by `make bench` (`{}`). Machine: {cores} cores, {cpu}. Every figure is the median of {RUNS} runs of {} hooks; each floor is measured in the same run on the same machine.\n", r.command, r.hooks_per_run);
     let _ = writeln!(out, "## Ingest: hooks/s with durable acks\n");
-    let _ = writeln!(out, "Load: {CONNECTIONS} concurrent keep-alive connections, a mix of 12 GitLab hook kinds from the fixtures with varied ids (mean body {} bytes), each answered only after Kafka acknowledged it (`acks=all`). Broker: the local Tansu broker with sqlite storage; consumers stopped during the measurement.\n", r.mean_body);
+    let _ = writeln!(out, "Load: {CONNECTIONS} concurrent keep-alive connections, a mix of 12 GitLab hook kinds from the fixtures with varied ids (mean body {} bytes), each answered only once durable: acknowledged by Kafka (`acks=all`) or, when Kafka takes longer than `HOOKLINE_KAFKA_ACK_DEADLINE_MS`, fsynced in ingest's spool. Broker: the local Tansu broker with sqlite storage; consumers stopped during the measurement.\n", r.mean_body);
     let _ = writeln!(out, "| Measure | Median | Runs |\n| --- | ---: | --- |");
     let _ = writeln!(
         out,
@@ -324,7 +385,13 @@ fn render(r: Report) -> String {
         out,
         "| **ingest / min(a, b)** | **{:.2}** | goal ≥ 0.8: {} |",
         r.ratio,
-        verdict(r.ratio >= 0.8)
+        // Hooks answered from the spool do not wait for the broker, so against a broker too
+        // slow for the deadline the ratio says nothing about ingest's overhead.
+        if r.spooled_share > 0.1 {
+            "not comparable: most hooks were answered from the spool (see below)"
+        } else {
+            verdict(r.ratio >= 0.8)
+        }
     );
     let _ = writeln!(
         out,
@@ -345,6 +412,19 @@ fn render(r: Report) -> String {
         verdict(r.rss_mb <= 64.0)
     );
     let _ = writeln!(out, "| failed requests | {} | |", r.failures);
-    consumers::render(&mut out, &r.consumers);
+    let _ = writeln!(
+        out,
+        "| share of the ingest runs' hooks acknowledged from the fsynced spool (Kafka slower than `HOOKLINE_KAFKA_ACK_DEADLINE_MS`) | {:.0} % | |",
+        r.spooled_share * 100.0
+    );
+    match &r.consumers {
+        Ok(figures) => consumers::render(&mut out, figures),
+        Err(error) => {
+            let _ = writeln!(
+                out,
+                "\n## Consumers: not measured\n\nThe consumers' section did not finish: {error}."
+            );
+        }
+    }
     out
 }
