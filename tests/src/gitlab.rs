@@ -115,7 +115,18 @@ pub fn records_in(stack: &Stack, topic: &str) -> i64 {
 }
 
 /// Polls `check` until it returns `Some`, failing with `what` after `deadline`.
-pub async fn eventually<T, F, Fut>(deadline: Duration, what: &str, mut check: F) -> T
+pub async fn eventually<T, F, Fut>(deadline: Duration, what: &str, check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    poll_until(deadline, check)
+        .await
+        .unwrap_or_else(|| panic!("{what} did not happen within {deadline:?}"))
+}
+
+/// Polls `check` every 50 ms until it returns `Some`, or `None` once `deadline` has passed.
+pub async fn poll_until<T, F, Fut>(deadline: Duration, mut check: F) -> Option<T>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
@@ -123,12 +134,11 @@ where
     let until = Instant::now() + deadline;
     loop {
         if let Some(value) = check().await {
-            return value;
+            return Some(value);
         }
-        assert!(
-            Instant::now() < until,
-            "{what} did not happen within {deadline:?}"
-        );
+        if Instant::now() >= until {
+            return None;
+        }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }

@@ -27,7 +27,7 @@ use hookline_runtime::shutdown::CancellationToken;
 use hookline_runtime::telemetry::LogFormat;
 use hookline_schemas::event::Family;
 use hookline_schemas::record::{self, RecordHeaders, Topics};
-use hookline_tests::gitlab::{metric_sum, Hook};
+use hookline_tests::gitlab::{metric_sum, poll_until, records_in, Hook};
 use hookline_tests::load;
 use hookline_tests::stack::Stack;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -41,6 +41,8 @@ const DEFAULT_RECORDS: usize = 2_000;
 /// Hooks per second of the freshness measurement, and for how long.
 const STEADY_RATE: f64 = 1_000.0;
 const STEADY_SECONDS: f64 = 5.0;
+/// How long the last hooks of the freshness load may take to land.
+const SETTLE: Duration = Duration::from_secs(60);
 /// How often the freshness poller looks for new rows.
 const POLL: Duration = Duration::from_millis(50);
 
@@ -86,7 +88,7 @@ pub async fn measure(
         insert_runs.push(insert_floor(stack, &hooks, run).await?);
     }
     eprintln!("freshness at {STEADY_RATE} hooks/s");
-    let (fresh, sent) = freshness(stack, batches, records).await?;
+    let (fresh, sent) = freshness(stack, batches).await?;
     let rss_mb = peak_rss_mb(stack.consumers.pid().context("consumers are not running")?)?;
     Ok(ConsumersFigures {
         records,
@@ -105,26 +107,6 @@ pub async fn measure(
     })
 }
 
-/// Records in the hook topics, over all partitions.
-fn records_in_topics(stack: &Stack) -> anyhow::Result<i64> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", &stack.kafka_brokers)
-        .set("group.id", "hookline-bench-watermarks")
-        .create()?;
-    let topics = Topics::default();
-    let mut total = 0;
-    for family in Family::ALL {
-        let topic = topics.for_family(family);
-        let metadata = consumer.fetch_metadata(Some(&topic), Duration::from_secs(10))?;
-        for partition in metadata.topics().iter().flat_map(|t| t.partitions()) {
-            let (low, high) =
-                consumer.fetch_watermarks(&topic, partition.id(), Duration::from_secs(10))?;
-            total += high - low;
-        }
-    }
-    Ok(total)
-}
-
 /// Produces `hooks` with the consumers stopped, restarts them, and times the catch-up from
 /// their first record to the last `raw_hooks` row. Returns records per second.
 async fn drain(stack: &mut Stack, hooks: &[Hook]) -> anyhow::Result<f64> {
@@ -133,7 +115,7 @@ async fn drain(stack: &mut Stack, hooks: &[Hook]) -> anyhow::Result<f64> {
     let admin = stack.consumers_admin_url.clone();
     stack.restart_consumers(&[]).await?;
     // Counters start at zero in the new process.
-    let first = poll(Duration::from_secs(120), || async {
+    let first = poll_until(Duration::from_secs(120), || async {
         let consumed = metric_sum(&admin, "hookline_consumers_records_consumed_total", &[])
             .await
             .unwrap_or(0.0);
@@ -142,7 +124,7 @@ async fn drain(stack: &mut Stack, hooks: &[Hook]) -> anyhow::Result<f64> {
     .await
     .context("the consumers read nothing")?;
     let target = hooks.len() as f64;
-    let last = poll(Duration::from_secs(180), || async {
+    let last = poll_until(Duration::from_secs(180), || async {
         let written = metric_sum(
             &admin,
             "hookline_consumers_rows_written_total",
@@ -164,11 +146,12 @@ fn consume_floor(stack: &Stack, run: usize) -> anyhow::Result<(f64, i64)> {
         .set("group.id", format!("hookline-bench-consume-{run}"))
         .set("enable.auto.commit", "false")
         .create()?;
-    let total = records_in_topics(stack)?;
     let topics = Topics::default();
     let mut assignment = TopicPartitionList::new();
+    let mut total = 0;
     for family in Family::ALL {
         let topic = topics.for_family(family);
+        total += records_in(stack, &topic);
         let metadata = consumer.fetch_metadata(Some(&topic), Duration::from_secs(10))?;
         for partition in metadata.topics().iter().flat_map(|t| t.partitions()) {
             assignment.add_partition_offset(&topic, partition.id(), Offset::Beginning)?;
@@ -244,7 +227,6 @@ fn message(hook: &Hook, offset: i64) -> HookMessage {
 async fn freshness(
     stack: &Stack,
     batches: &mut HookBatches,
-    last_run_records: usize,
 ) -> anyhow::Result<(Vec<Duration>, usize)> {
     let total = (STEADY_RATE * STEADY_SECONDS) as usize;
     let hooks = batches.next(total);
@@ -254,28 +236,27 @@ async fn freshness(
         .collect();
     let client = stack.clickhouse_client();
     let since = crate::now_ms();
+    // The poller ends once it has seen every hook, so nothing waits a fixed time.
     let stop = CancellationToken::new();
-    let poller = {
-        let stop = stop.clone();
-        tokio::spawn(async move {
-            let mut seen: HashMap<String, Instant> = HashMap::new();
-            let mut ticker = tokio::time::interval(POLL);
-            while !stop.is_cancelled() {
-                ticker.tick().await;
-                let rows: Vec<String> = client
-                    .query("SELECT event_id FROM raw_hooks WHERE received_at >= fromUnixTimestamp64Milli(?)")
-                    .bind(since)
-                    .fetch_all()
-                    .await
-                    .unwrap_or_default();
-                let now = Instant::now();
-                for id in rows {
-                    seen.entry(id).or_insert(now);
-                }
+    let stopped = stop.clone();
+    let mut poller = tokio::spawn(async move {
+        let mut seen: HashMap<String, Instant> = HashMap::new();
+        let mut ticker = tokio::time::interval(POLL);
+        while seen.len() < total && !stopped.is_cancelled() {
+            ticker.tick().await;
+            let rows: Vec<String> = client
+                .query("SELECT event_id FROM raw_hooks WHERE received_at >= fromUnixTimestamp64Milli(?)")
+                .bind(since)
+                .fetch_all()
+                .await
+                .unwrap_or_default();
+            let now = Instant::now();
+            for id in rows {
+                seen.entry(id).or_insert(now);
             }
-            seen
-        })
-    };
+        }
+        seen
+    });
     let result = load::paced(
         &stack.webhook_url,
         &stack.token,
@@ -285,27 +266,14 @@ async fn freshness(
         total,
     )
     .await;
-    // Give the last hooks time to land: one batch interval and a margin, then stop polling.
-    let expected = result.acks.len();
-    let settle = Instant::now() + Duration::from_secs(30);
-    let admin = stack.consumers_admin_url.clone();
-    while Instant::now() < settle {
-        let written = metric_sum(
-            &admin,
-            "hookline_consumers_rows_written_total",
-            &["table=\"raw_hooks\""],
-        )
-        .await
-        .unwrap_or(0.0);
-        // Counters restart with the process: the last run's records, then these hooks.
-        if written >= (last_run_records + expected) as f64 {
-            break;
+    // Hooks that failed or never land are reported as missing rather than waited for forever.
+    let seen = tokio::select! {
+        seen = &mut poller => seen?,
+        () = tokio::time::sleep(SETTLE) => {
+            stop.cancel();
+            poller.await?
         }
-        tokio::time::sleep(POLL).await;
-    }
-    tokio::time::sleep(POLL * 2).await;
-    stop.cancel();
-    let seen = poller.await?;
+    };
     let fresh: Vec<Duration> = result
         .acks
         .iter()
@@ -369,19 +337,4 @@ fn quantile(values: &[Duration], q: f64) -> Duration {
         .get(((sorted.len().max(1) - 1) as f64 * q).round() as usize)
         .copied()
         .unwrap_or_default()
-}
-
-async fn poll<T, F, Fut>(deadline: Duration, mut check: F) -> Option<T>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let until = Instant::now() + deadline;
-    while Instant::now() < until {
-        if let Some(value) = check().await {
-            return Some(value);
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    None
 }

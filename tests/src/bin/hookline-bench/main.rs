@@ -191,24 +191,14 @@ async fn spooled_total(stack: &Stack) -> f64 {
 
 /// Waits until ingest's spool is empty, so that its drainer competes with no measurement.
 async fn spool_drained(stack: &Stack) -> anyhow::Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(300);
-    loop {
-        let depth = hookline_tests::gitlab::metric_sum(
-            &stack.ingest_admin_url,
-            "hookline_ingest_spool_records",
-            &[],
-        )
-        .await
-        .unwrap_or(f64::NAN);
-        if depth == 0.0 {
-            return Ok(());
-        }
-        anyhow::ensure!(
-            Instant::now() < deadline,
-            "ingest's spool still holds {depth} hooks"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let admin = &stack.ingest_admin_url;
+    hookline_tests::gitlab::poll_until(Duration::from_secs(300), || async {
+        let depth =
+            hookline_tests::gitlab::metric_sum(admin, "hookline_ingest_spool_records", &[]).await?;
+        (depth == 0.0).then_some(())
+    })
+    .await
+    .context("ingest's spool did not drain within 300 s")
 }
 
 /// Floor (a): an endpoint that reads the body and answers 200, nothing else.
