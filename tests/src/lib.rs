@@ -3,10 +3,12 @@
 //! [`stack`] starts the real broker, the ClickHouse engine, ingest and consumers on free
 //! ports and stops every process it started when dropped, on failure too; `make run` uses the
 //! same code through the `hookline-stack` binary. [`process`] is the process supervision
-//! underneath, [`fixtures`] the GitLab payloads the tests send.
+//! underneath, [`ports`] where their free ports come from, [`fixtures`] the GitLab payloads
+//! the tests send.
 
 pub mod fixtures;
 pub mod gitlab;
 pub mod load;
+pub mod ports;
 pub mod process;
 pub mod stack;

@@ -17,6 +17,7 @@ use anyhow::{bail, Context};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
+use crate::ports::free_port;
 use crate::process::Supervised;
 
 /// How long each component may take to become ready.
@@ -133,7 +134,7 @@ impl Stack {
             if wanted != 0 {
                 return Ok(wanted);
             }
-            Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+            free_port()
         };
 
         // Kafka: Tansu with sqlite storage, so data and offsets survive a kill -9.
@@ -334,10 +335,7 @@ impl Stack {
         args: &[&str],
     ) -> anyhow::Result<IngestReplica> {
         let tools = Tools::locate()?;
-        let free = || -> anyhow::Result<u16> {
-            Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-        };
-        let (webhooks, admin) = (free()?, free()?);
+        let (webhooks, admin) = (free_port()?, free_port()?);
         let mut command = Command::new(tools.binary("hookline-ingest"));
         command.env("HOOKLINE_GITLAB_TOKEN", &self.token).args([
             format!("--listen=127.0.0.1:{webhooks}"),
@@ -435,7 +433,7 @@ impl Stack {
         name: &str,
         args: &[&str],
     ) -> anyhow::Result<ConsumersReplica> {
-        let admin = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let admin = free_port()?;
         let mut command = copy_command(&self.consumers_command);
         command
             .args(["--admin-listen", &format!("127.0.0.1:{admin}")])
