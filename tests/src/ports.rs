@@ -1,12 +1,15 @@
 //! Free TCP ports for the processes the tests start.
 //!
-//! Binding port 0 and releasing it is not enough: the port it returns lies in the kernel's
-//! ephemeral range, the range the kernel also draws the source port of every outgoing
-//! connection from. Between the release and the child process's own `bind`, any Kafka or
-//! HTTP client of the tests running in parallel can take that very port as its source port
-//! (CI saw the broker's port go that way). So ports are drawn from below the ephemeral range
-//! (`/proc/sys/net/ipv4/ip_local_port_range`), where the kernel never picks source ports,
-//! never handed out twice by one process, and checked free by binding them.
+//! A port must stay free from the moment it is chosen until the child process binds it, and
+//! two things got in the way in CI, each failing a test with "port … is taken":
+//! - Binding port 0 returns a port from the kernel's ephemeral range, the range it also draws
+//!   the source port of every outgoing connection from, so any Kafka or HTTP client of a test
+//!   running in parallel can take it. Ports are therefore drawn from below that range
+//!   (`/proc/sys/net/ipv4/ip_local_port_range`), where the kernel never picks source ports,
+//!   and never handed out twice by one process.
+//! - The socket that probes a port is inherited by a child that another thread forks while
+//!   it is open, and stays bound in that child until its `exec`. So probing and spawning
+//!   exclude each other ([`spawn_excluding_probes`]), and a drawn port is not probed again.
 
 use std::collections::HashSet;
 use std::hash::{BuildHasher, RandomState};
@@ -46,6 +49,13 @@ pub fn free_port() -> anyhow::Result<u16> {
         }
     }
     bail!("no free TCP port between {LOWEST} and {highest} on 127.0.0.1")
+}
+
+/// Runs `spawn` (which forks) while no port is being probed, so that no child inherits a
+/// probing socket.
+pub fn spawn_excluding_probes<T>(spawn: impl FnOnce() -> T) -> T {
+    let _probes_wait = HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
+    spawn()
 }
 
 /// The first port of the kernel's ephemeral range (Linux's default when unreadable).

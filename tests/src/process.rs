@@ -49,8 +49,7 @@ impl Supervised {
                 Ok(())
             });
         }
-        let child = command
-            .spawn()
+        let child = crate::ports::spawn_excluding_probes(|| command.spawn())
             .with_context(|| format!("cannot start {name} ({command:?})"))?;
         Ok(Self {
             name: name.to_owned(),

@@ -130,16 +130,18 @@ impl Stack {
         };
         let logs = data_dir.join("logs");
         std::fs::create_dir_all(&logs)?;
-        let port = |wanted: u16| -> anyhow::Result<u16> {
-            if wanted != 0 {
-                return Ok(wanted);
+        // A chosen port is checked so that a taken one is named clearly; a free port
+        // was checked when it was drawn.
+        let port = |wanted: u16, what: &str, setting: &str| -> anyhow::Result<u16> {
+            if wanted == 0 {
+                return free_port();
             }
-            free_port()
+            ensure_free(wanted, what, setting)?;
+            Ok(wanted)
         };
 
         // Kafka: Tansu with sqlite storage, so data and offsets survive a kill -9.
-        let kafka_port = port(options.ports.kafka)?;
-        ensure_free(kafka_port, "Kafka broker", "HOOKLINE_KAFKA_PORT")?;
+        let kafka_port = port(options.ports.kafka, "Kafka broker", "HOOKLINE_KAFKA_PORT")?;
         let broker_dir = data_dir.join("broker");
         std::fs::create_dir_all(&broker_dir)?;
         let kafka_url = format!("tcp://127.0.0.1:{kafka_port}");
@@ -162,8 +164,11 @@ impl Stack {
         let (clickhouse, clickhouse_url) = match external {
             Some(url) => (None, url),
             None => {
-                let ch_port = port(options.ports.clickhouse)?;
-                ensure_free(ch_port, "ClickHouse", "HOOKLINE_CLICKHOUSE_PORT")?;
+                let ch_port = port(
+                    options.ports.clickhouse,
+                    "ClickHouse",
+                    "HOOKLINE_CLICKHOUSE_PORT",
+                )?;
                 let ch_dir = data_dir.join("clickhouse");
                 std::fs::create_dir_all(&ch_dir)?;
                 let mut command = Command::new(&tools.python);
@@ -184,10 +189,16 @@ impl Stack {
         let (clickhouse, clickhouse_command) = clickhouse.unzip();
 
         // Ingest.
-        let webhooks = port(options.ports.webhooks)?;
-        let ingest_admin = port(options.ports.ingest_admin)?;
-        ensure_free(webhooks, "ingest webhooks", "HOOKLINE_INGEST_LISTEN")?;
-        ensure_free(ingest_admin, "ingest admin", "HOOKLINE_INGEST_ADMIN_LISTEN")?;
+        let webhooks = port(
+            options.ports.webhooks,
+            "ingest webhooks",
+            "HOOKLINE_INGEST_LISTEN",
+        )?;
+        let ingest_admin = port(
+            options.ports.ingest_admin,
+            "ingest admin",
+            "HOOKLINE_INGEST_ADMIN_LISTEN",
+        )?;
         let mut command = Command::new(tools.binary("hookline-ingest"));
         command
             .env("HOOKLINE_GITLAB_TOKEN", &options.token)
@@ -204,9 +215,8 @@ impl Stack {
         wait_for_http(&mut ingest, &format!("{ingest_admin_url}/readyz")).await?;
 
         // Consumers.
-        let consumers_admin = port(options.ports.consumers_admin)?;
-        ensure_free(
-            consumers_admin,
+        let consumers_admin = port(
+            options.ports.consumers_admin,
             "consumers admin",
             "HOOKLINE_CONSUMERS_ADMIN_LISTEN",
         )?;
@@ -236,8 +246,11 @@ impl Stack {
 
         // Prometheus, scraping both admin listeners.
         let (prometheus, prometheus_url) = if options.with_prometheus {
-            let prom_port = port(options.ports.prometheus)?;
-            ensure_free(prom_port, "Prometheus", "HOOKLINE_PROMETHEUS_PORT")?;
+            let prom_port = port(
+                options.ports.prometheus,
+                "Prometheus",
+                "HOOKLINE_PROMETHEUS_PORT",
+            )?;
             let config = prometheus_config(&data_dir, prom_port, ingest_admin, consumers_admin)?;
             let mut command = Command::new("prometheus");
             command
@@ -568,11 +581,19 @@ fn env_path(name: &str) -> Option<PathBuf> {
         .map(PathBuf::from)
 }
 
-/// Fails clearly when a chosen port is already taken.
+/// Fails clearly when a chosen port is already taken, naming what holds it when `ss` can.
 fn ensure_free(port: u16, what: &str, setting: &str) -> anyhow::Result<()> {
-    TcpListener::bind(("127.0.0.1", port))
-        .map(drop)
-        .with_context(|| format!("port {port} for the {what} is taken: stop what uses it or set {setting} to another port"))
+    TcpListener::bind(("127.0.0.1", port)).map(drop).with_context(|| {
+        let holders = Command::new("ss")
+            .args(["-Htanp", &format!("( sport = :{port} )")])
+            .output()
+            .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+            .unwrap_or_default();
+        format!(
+            "port {port} for the {what} is taken: stop what uses it or set {setting} to another port{}",
+            if holders.is_empty() { String::new() } else { format!("; its sockets:\n{holders}") }
+        )
+    })
 }
 
 /// Writes the Prometheus configuration for this stack: `deploy/prometheus/prometheus.yml`
