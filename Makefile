@@ -19,7 +19,7 @@ test: install
 	@$(PHASE) build $(CARGO) build --workspace --all-targets --locked
 	@$(PHASE) lint $(MAKE) --no-print-directory lint
 	@$(PHASE) unit $(CARGO) test --workspace --exclude hookline-tests --locked
-	@$(PHASE) engine-front $(PYTHON) -m unittest deploy/local/test_clickhouse_http.py
+	@$(PHASE) local-infra $(PYTHON) -m unittest discover -s deploy/local -p 'test_*.py'
 	@$(PHASE) deploy-check deploy/check.sh
 	@$(PHASE) e2e $(CARGO) test -p hookline-tests --locked
 	@echo "==> make test: all phases passed"

@@ -62,6 +62,12 @@ pub struct ClickHouseConfig {
     #[arg(long, env = "HOOKLINE_CLICKHOUSE_COMPRESSION", value_enum, default_value_t = Compression::Lz4)]
     pub clickhouse_compression: Compression,
 
+    /// Days to keep raw hooks (`raw_hooks`, with every body) before ClickHouse deletes them by
+    /// TTL; 0 keeps them forever. The typed tables are kept whatever this says; a projection
+    /// rebuilt from raw hooks reaches back only this far.
+    #[arg(long, env = "HOOKLINE_RAW_HOOKS_TTL_DAYS", default_value_t = 0)]
+    pub raw_hooks_ttl_days: u32,
+
     /// Log format on standard error.
     #[arg(long, env = "HOOKLINE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -115,6 +121,13 @@ pub struct RunConfig {
     /// `max.poll.interval.ms`, 5 minutes).
     #[arg(long, env = "HOOKLINE_KAFKA_SESSION_TIMEOUT_MS", default_value_t = 45_000, value_parser = clap::value_parser!(u64).range(1_000..=300_000))]
     pub kafka_session_timeout_ms: u64,
+
+    /// How long a fetch may wait at the broker for new records (librdkafka
+    /// `fetch.wait.max.ms`). Kafka answers as soon as records arrive, so this only paces
+    /// idle partitions; some Kafka-compatible brokers (Tansu) hold every fetch this long, and
+    /// there it adds directly to freshness.
+    #[arg(long, env = "HOOKLINE_KAFKA_FETCH_WAIT_MS", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub kafka_fetch_wait_ms: u64,
 
     /// Flush a batch to ClickHouse once it holds this many records.
     #[arg(long, env = "HOOKLINE_BATCH_MAX_RECORDS", default_value_t = 50_000, value_parser = clap::value_parser!(u64).range(1..))]

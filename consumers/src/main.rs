@@ -89,6 +89,7 @@ async fn run(config: RunConfig) -> anyhow::Result<()> {
             "heartbeat.interval.ms",
             (config.kafka_session_timeout_ms / 3).min(3000).to_string(),
         )
+        .set("fetch.wait.max.ms", config.kafka_fetch_wait_ms.to_string())
         .set("client.id", "hookline-consumers")
         .create_with_context(GroupContext::default())
         .context("cannot create the Kafka consumer; check HOOKLINE_KAFKA_BROKERS")?;

@@ -30,12 +30,18 @@ impl LoadResult {
 
     /// The `q` quantile (0..=1) of the latencies.
     pub fn quantile(&self, q: f64) -> Duration {
-        if self.latencies.is_empty() {
-            return Duration::ZERO;
-        }
-        let index = ((self.latencies.len() - 1) as f64 * q).round() as usize;
-        self.latencies[index]
+        quantile(&self.latencies, q)
     }
+}
+
+/// The `q` quantile (0..=1) of `values`, zero for none.
+pub fn quantile(values: &[Duration], q: f64) -> Duration {
+    let mut sorted = values.to_vec();
+    sorted.sort_unstable();
+    sorted
+        .get(((sorted.len().max(1) - 1) as f64 * q).round() as usize)
+        .copied()
+        .unwrap_or_default()
 }
 
 /// Sends `total` requests over `connections` connections, each as soon as the previous

@@ -10,14 +10,14 @@
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
-use crate::ports::free_port;
+use crate::ports::{free_port, spawn_excluding_probes};
 use crate::process::Supervised;
 
 /// How long each component may take to become ready.
@@ -155,6 +155,7 @@ impl Stack {
         let mut broker =
             Supervised::spawn("Kafka broker (Tansu)", command, &logs.join("broker.log"))?;
         wait_for_tcp(&mut broker, kafka_port).await?;
+        tools.index_broker_storage(&broker_dir)?;
         let kafka_brokers = format!("127.0.0.1:{kafka_port}");
 
         // ClickHouse: an external server, or the local engine behind its HTTP front.
@@ -568,6 +569,28 @@ impl Tools {
             }
         }
         Ok(tools)
+    }
+
+    /// Adds the index the broker's sqlite storage lacks (`deploy/local/broker_storage.py`
+    /// says why); the broker must have created its tables.
+    fn index_broker_storage(&self, broker_dir: &Path) -> anyhow::Result<()> {
+        let script = self.clickhouse_front.with_file_name("broker_storage.py");
+        let mut command = Command::new(&self.python);
+        command
+            .arg(&script)
+            .arg(broker_dir.join("tansu.db"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let output = spawn_excluding_probes(|| command.spawn())
+            .and_then(|child| child.wait_with_output())
+            .with_context(|| format!("cannot run {}", script.display()))?;
+        anyhow::ensure!(
+            output.status.success(),
+            "{} failed: {}",
+            script.display(),
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+        Ok(())
     }
 
     fn binary(&self, name: &str) -> PathBuf {

@@ -22,6 +22,14 @@ pub enum MigrateError {
         #[source]
         source: clickhouse::error::Error,
     },
+    #[error(
+        "cannot set raw_hooks' retention to {days} days (HOOKLINE_RAW_HOOKS_TTL_DAYS): {source}"
+    )]
+    Retention {
+        days: u32,
+        #[source]
+        source: clickhouse::error::Error,
+    },
     #[error("migration {version} ({name}) failed: {source}")]
     Statement {
         version: u32,
@@ -48,8 +56,8 @@ const MIGRATIONS_TABLE: &str = "CREATE TABLE IF NOT EXISTS hookline_migrations
 ENGINE = ReplacingMergeTree(applied_at)
 ORDER BY version";
 
-/// Creates the database if needed and applies every migration not yet recorded.
-/// Returns the versions applied by this call.
+/// Creates the database if needed, applies every migration not yet recorded, and sets the raw
+/// hooks' retention. Returns the versions applied by this call.
 pub async fn run(config: &ClickHouseConfig) -> Result<Vec<u32>, MigrateError> {
     let database = &config.clickhouse_database;
     if database.is_empty()
@@ -90,6 +98,10 @@ pub async fn run(config: &ClickHouseConfig) -> Result<Vec<u32>, MigrateError> {
             "applied migration"
         );
     }
+    let days = config.raw_hooks_ttl_days;
+    super::retention::apply(&client, database, days)
+        .await
+        .map_err(|source| MigrateError::Retention { days, source })?;
     Ok(newly_applied)
 }
 

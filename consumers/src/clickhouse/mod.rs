@@ -1,4 +1,4 @@
-//! ClickHouse: the client, the schema migrations, and batch inserts.
+//! ClickHouse: the client, the schema migrations, the raw hooks' retention, and batch inserts.
 //!
 //! The consumers speak ClickHouse's HTTP interface through the official `clickhouse` crate:
 //! each insert is one `POST /?query=INSERT INTO t (cols) FORMAT RowBinaryWithNamesAndTypes`
@@ -9,6 +9,7 @@
 //! development engine does not implement that framing and runs with `none`.
 
 pub mod migrate;
+pub mod retention;
 pub mod sink;
 
 use crate::config::{ClickHouseConfig, Compression};

@@ -17,8 +17,10 @@
 //!   broker answers it unreliably): the rebuild starts one record earlier, and unless that
 //!   record is older than the window, the partition is read from its low watermark instead.
 //!   A failed lookup also means reading from the low watermark.
-//! - **Tail.** Then it keeps reading. `fetch.wait.max.ms` is short, so another replica's
-//!   record reaches this window within about a tenth of a second of its acknowledgement.
+//! - **Tail.** Then it keeps reading. Kafka answers a waiting fetch as soon as a record
+//!   arrives, so another replica's record reaches this window about one broker round trip
+//!   after its acknowledgement; a broker that holds every fetch for `fetch.wait.max.ms` (the
+//!   local Tansu) adds up to [`FETCH_WAIT_MS`].
 //! - Partitions added later are picked up within [`REFRESH_INTERVAL`], from their beginning.
 
 use std::collections::{HashMap, HashSet};
@@ -42,8 +44,11 @@ pub const READINESS_CHECK: &str = "dedup";
 const GROUP_ID: &str = "hookline-ingest-dedup";
 /// How long one poll waits for records; also how quickly shutdown is noticed.
 const POLL: Duration = Duration::from_millis(100);
-/// How long the broker may hold a fetch for new records: the bulk of the propagation delay.
-const FETCH_WAIT_MS: &str = "100";
+/// How long the broker may hold a fetch for new records. Kafka answers as soon as records
+/// arrive. Tansu 0.6 always holds the fetch this long and, from 250 ms, reads the partitions
+/// several times within it; 240 ms gets one read per fetch, and a propagation delay of about
+/// a quarter second there.
+const FETCH_WAIT_MS: &str = "240";
 /// Records read between two updates of the window (one lock each).
 const BATCH: usize = 512;
 /// How often new partitions are looked for.

@@ -1,7 +1,7 @@
 //! The consumers' half of `make bench`: records/s from Kafka into ClickHouse against two floors
 //! measured in the same run, and freshness (hook acknowledged → row queryable) at a steady rate.
 //!
-//! - **Consumers**: `HOOKLINE_BENCH_RECORDS` (2,000) new records are produced while the consumers are stopped; they are
+//! - **Consumers**: `HOOKLINE_BENCH_RECORDS` (20,000) new records are produced while the consumers are stopped; they are
 //!   restarted and timed from their first consumed record until every record's `raw_hooks` row
 //!   is written (so the group join is not counted).
 //! - **Floor (i), raw consume**: a plain librdkafka consumer reads every record of the hook
@@ -28,16 +28,16 @@ use hookline_runtime::telemetry::LogFormat;
 use hookline_schemas::event::Family;
 use hookline_schemas::record::{self, RecordHeaders, Topics};
 use hookline_tests::gitlab::{metric_sum, poll_until, records_in, Hook};
-use hookline_tests::load;
+use hookline_tests::load::{self, quantile};
 use hookline_tests::stack::Stack;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
-use crate::{median, ms, peak_rss_mb, produce, runs, verdict, HookBatches, CONNECTIONS, RUNS};
+use crate::{median, ms, peak_rss_mb, runs, verdict, HookBatches, RawProducer, CONNECTIONS, RUNS};
 
 /// Records per measured consumers run, unless `HOOKLINE_BENCH_RECORDS` says otherwise.
-const DEFAULT_RECORDS: usize = 2_000;
+const DEFAULT_RECORDS: usize = 20_000;
 /// Hooks per second of the freshness measurement, and for how long.
 const STEADY_RATE: f64 = 1_000.0;
 const STEADY_SECONDS: f64 = 5.0;
@@ -65,6 +65,7 @@ pub struct ConsumersFigures {
 pub async fn measure(
     stack: &mut Stack,
     batches: &mut HookBatches,
+    producer: &RawProducer,
 ) -> anyhow::Result<ConsumersFigures> {
     let records = match std::env::var("HOOKLINE_BENCH_RECORDS") {
         Ok(n) => n
@@ -79,7 +80,7 @@ pub async fn measure(
     for run in 1..=RUNS {
         let hooks = batches.next(records);
         eprintln!("run {run}/{RUNS}: consumers");
-        consumers_runs.push(drain(stack, &hooks).await?);
+        consumers_runs.push(drain(stack, producer, &hooks).await?);
         eprintln!("run {run}/{RUNS}: raw consume floor");
         let (rate, count) = consume_floor(stack, run)?;
         consume_runs.push(rate);
@@ -109,9 +110,9 @@ pub async fn measure(
 
 /// Produces `hooks` with the consumers stopped, restarts them, and times the catch-up from
 /// their first record to the last `raw_hooks` row. Returns records per second.
-async fn drain(stack: &mut Stack, hooks: &[Hook]) -> anyhow::Result<f64> {
+async fn drain(stack: &mut Stack, producer: &RawProducer, hooks: &[Hook]) -> anyhow::Result<f64> {
     stack.consumers.stop();
-    produce(&stack.kafka_brokers, hooks).await?;
+    producer.send(hooks).await?;
     let admin = stack.consumers_admin_url.clone();
     stack.restart_consumers(&[]).await?;
     // Counters start at zero in the new process.
@@ -185,6 +186,7 @@ async fn insert_floor(stack: &Stack, hooks: &[Hook], run: usize) -> anyhow::Resu
         } else {
             Compression::Lz4
         },
+        raw_hooks_ttl_days: 0,
         log_format: LogFormat::Text,
     };
     migrate::run(&config).await?;
@@ -328,13 +330,4 @@ pub fn render(out: &mut String, f: &ConsumersFigures) {
         f.rss_mb,
         verdict(f.rss_mb <= 256.0)
     );
-}
-
-fn quantile(values: &[Duration], q: f64) -> Duration {
-    let mut sorted = values.to_vec();
-    sorted.sort_unstable();
-    sorted
-        .get(((sorted.len().max(1) - 1) as f64 * q).round() as usize)
-        .copied()
-        .unwrap_or_default()
 }

@@ -5,8 +5,11 @@
 //! bodies) is compared with two floors measured in the same run on the same machine:
 //! (a) the same HTTP load against an endpoint that only reads the body and answers 200, and
 //! (b) a raw librdkafka producer writing the same records to the same broker with as many in
-//! flight. Every figure is the median of several runs, because the machines are shared and
-//! noisy. Latency is measured at half the maximum rate, where a service should be comfortable.
+//! flight, configured as ingest configures its own. The floors are measured after ingest is
+//! stopped, so that the load its deduplication tailer puts on the broker counts against ingest,
+//! not against the floor. Every figure is the median of several runs, because the machines are
+//! shared and noisy. Latency is measured at half the maximum rate, where a service should be
+//! comfortable, and set against the raw producer's own ack latency at that rate.
 
 mod consumers;
 
@@ -19,7 +22,7 @@ use futures::StreamExt;
 use hookline_schemas::event::Family;
 use hookline_schemas::record::{self, RecordHeaders, Topics};
 use hookline_tests::fixtures;
-use hookline_tests::load::{self, Hook, LoadResult};
+use hookline_tests::load::{self, quantile, Hook, LoadResult};
 use hookline_tests::stack::{Stack, StackOptions};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -29,7 +32,7 @@ use rdkafka::ClientConfig;
 /// Concurrent connections (and records in flight for the producer floor).
 pub(crate) const CONNECTIONS: usize = 64;
 /// Hooks per measured run, unless `HOOKLINE_BENCH_HOOKS` says otherwise.
-const DEFAULT_HOOKS_PER_RUN: usize = 3_000;
+const DEFAULT_HOOKS_PER_RUN: usize = 10_000;
 /// Measured runs per figure; the median is reported.
 pub(crate) const RUNS: usize = 3;
 
@@ -56,28 +59,25 @@ async fn main() -> anyhow::Result<()> {
     };
     let mut stack = Stack::start(StackOptions::for_test()).await?;
     let mut batches = HookBatches { issued: 0 };
-    // The consumers first, while the topics are small: the local broker's fetches slow down
-    // as its storage grows.
-    // A section that cannot finish is reported as such, and the ingest section still runs.
-    let consumers = consumers::measure(&mut stack, &mut batches)
+    let producer = RawProducer::new(&stack.kafka_brokers)?;
+    // The consumers first, since their section needs them running; the ingest section then
+    // stops them. A section that cannot finish is reported as such, and the other still runs.
+    let consumers = consumers::measure(&mut stack, &mut batches, &producer)
         .await
         .map_err(|error| format!("{error:#}"));
-    // Only ingest and the broker are measured next: the consumers would compete for the CPU.
+    // Ingest next, with the consumers stopped: they would compete for the CPU.
     stack.consumers.stop();
     let warmup = batches.next(2_000);
     let mean_body = warmup.iter().map(|h| h.body.len()).sum::<usize>() / warmup.len();
-
-    eprintln!("warming up…");
+    eprintln!("warming up ingest…");
     let count = warmup.len();
     load::closed_loop(&stack.webhook_url, &stack.token, warmup, CONNECTIONS, count).await;
 
     let mut ingest_runs = Vec::new();
-    let mut http_floor_runs = Vec::new();
-    let mut kafka_floor_runs = Vec::new();
-    let bare = bare_endpoint().await?;
     let mut spooled_shares = Vec::new();
     for run in 1..=RUNS {
         eprintln!("run {run}/{RUNS}: ingest");
+        // The drainer must not compete with the measurement.
         spool_drained(&stack).await?;
         let spooled_before = spooled_total(&stack).await;
         ingest_runs.push(
@@ -91,40 +91,22 @@ async fn main() -> anyhow::Result<()> {
             .await,
         );
         spooled_shares.push((spooled_total(&stack).await - spooled_before) / hooks_per_run as f64);
-        // The drainer must not compete with the floors.
-        spool_drained(&stack).await?;
-        eprintln!("run {run}/{RUNS}: HTTP floor");
-        http_floor_runs.push(
-            load::closed_loop(
-                &bare,
-                &stack.token,
-                batches.next(hooks_per_run),
-                CONNECTIONS,
-                hooks_per_run,
-            )
-            .await,
-        );
-        eprintln!("run {run}/{RUNS}: Kafka producer floor");
-        kafka_floor_runs.push(produce(&stack.kafka_brokers, &batches.next(hooks_per_run)).await?);
     }
     let ingest = median(ingest_runs.iter().map(LoadResult::per_second));
-    let http_floor = median(http_floor_runs.iter().map(LoadResult::per_second));
-    let kafka_floor = median(kafka_floor_runs.iter().copied());
-    let floor = http_floor.min(kafka_floor);
-
     let half_rate = ingest / 2.0;
+    let paced_total = (half_rate * 8.0) as usize;
     let mut paced_runs = Vec::new();
     for run in 1..=RUNS {
         eprintln!("run {run}/{RUNS}: ingest at {half_rate:.0} hooks/s");
-        let total = (half_rate * 8.0) as usize;
+        spool_drained(&stack).await?;
         paced_runs.push(
             load::paced(
                 &stack.webhook_url,
                 &stack.token,
-                batches.next(total),
+                batches.next(paced_total),
                 CONNECTIONS,
                 half_rate,
-                total,
+                paced_total,
             )
             .await,
         );
@@ -147,6 +129,41 @@ async fn main() -> anyhow::Result<()> {
         "ingest answered {duplicates} job hooks as duplicates: the load must send distinct hooks"
     );
     let rss_mb = peak_rss_mb(stack.ingest.pid().context("ingest is not running")?)?;
+    spool_drained(&stack).await?;
+
+    // The floors, with ingest stopped: its deduplication tailer reads every record back from
+    // the broker, a cost that is ingest's and must not lower the floor. The producer is warmed
+    // up as ingest was.
+    stack.ingest.stop();
+    producer.send(&batches.next(count)).await?;
+    let bare = bare_endpoint().await?;
+    let mut http_floor_runs = Vec::new();
+    let mut kafka_floor_runs = Vec::new();
+    let mut floor_p99_runs = Vec::new();
+    for run in 1..=RUNS {
+        eprintln!("run {run}/{RUNS}: HTTP floor");
+        http_floor_runs.push(
+            load::closed_loop(
+                &bare,
+                &stack.token,
+                batches.next(hooks_per_run),
+                CONNECTIONS,
+                hooks_per_run,
+            )
+            .await,
+        );
+        eprintln!("run {run}/{RUNS}: Kafka producer floor");
+        kafka_floor_runs.push(producer.send(&batches.next(hooks_per_run)).await?);
+        eprintln!("run {run}/{RUNS}: Kafka producer at {half_rate:.0} records/s");
+        let latencies = producer
+            .paced(&batches.next(paced_total), half_rate)
+            .await?;
+        floor_p99_runs.push(ms(quantile(&latencies, 0.99)));
+    }
+    let http_floor = median(http_floor_runs.iter().map(LoadResult::per_second));
+    let kafka_floor = median(kafka_floor_runs.iter().copied());
+    let floor = http_floor.min(kafka_floor);
+    let floor_p99 = median(floor_p99_runs.iter().copied());
 
     let spooled_share = median(spooled_shares.iter().copied());
     let consumers_ok = consumers.is_ok();
@@ -162,6 +179,7 @@ async fn main() -> anyhow::Result<()> {
         ratio: ingest / floor,
         p50,
         p99,
+        floor_p99,
         half_rate,
         failures,
         rss_mb,
@@ -218,61 +236,110 @@ async fn bare_endpoint() -> anyhow::Result<String> {
 
 /// Floor (b): the same records produced straight to the broker, `CONNECTIONS` in flight,
 /// with ingest's producer settings. Returns records per second.
-pub(crate) async fn produce(brokers: &str, hooks: &[Hook]) -> anyhow::Result<f64> {
-    let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("enable.idempotence", "true")
-        .set("acks", "all")
-        .set("compression.type", "lz4")
-        .set("linger.ms", "2")
-        .create()?;
-    let topics = Topics::default();
-    let started = Instant::now();
-    let results: Vec<bool> = futures::stream::iter(hooks.iter())
-        .map(|hook| {
-            let producer = &producer;
-            let topic = topics.for_family(Family::from_event_header(hook.event));
-            async move {
-                let headers = RecordHeaders {
-                    event_type: hook.event.to_owned(),
-                    event_id: record::event_id(hook.event, &hook.body),
-                    delivery_key: None,
-                    received_at_ms: now_ms(),
-                    gitlab_instance: None,
-                    source: None,
-                    gitlab_version: None,
-                };
-                let mut owned = OwnedHeaders::new();
-                for (key, value) in headers.to_pairs() {
-                    owned = owned.insert(Header {
-                        key,
-                        value: Some(value.as_bytes()),
+/// Floor (b)'s producer: librdkafka configured as ingest configures it by default, created
+/// once and warmed up before any timed run (connection, producer id, topic metadata), as ingest
+/// is by its own warm-up, so that the floor does not count start-up costs ingest does not pay.
+pub(crate) struct RawProducer {
+    producer: FutureProducer,
+    topics: Topics,
+}
+
+impl RawProducer {
+    pub(crate) fn new(brokers: &str) -> anyhow::Result<Self> {
+        let producer = ClientConfig::new()
+            .set("bootstrap.servers", brokers)
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("compression.type", "lz4")
+            // As ingest's --kafka-linger-ms, which reads the same variable.
+            .set(
+                "linger.ms",
+                std::env::var("HOOKLINE_KAFKA_LINGER_MS").unwrap_or_else(|_| "2".to_owned()),
+            )
+            .create()?;
+        Ok(Self {
+            producer,
+            topics: Topics::default(),
+        })
+    }
+
+    /// Writes `hooks` as ingest would, `CONNECTIONS` in flight, and returns records/s.
+    pub(crate) async fn send(&self, hooks: &[Hook]) -> anyhow::Result<f64> {
+        let started = Instant::now();
+        let results: Vec<bool> = futures::stream::iter(hooks.iter())
+            .map(|hook| self.send_one(hook))
+            .buffer_unordered(CONNECTIONS)
+            .collect()
+            .await;
+        let elapsed = started.elapsed();
+        let ok = results.iter().filter(|ok| **ok).count();
+        anyhow::ensure!(
+            ok == hooks.len(),
+            "{} records were not acknowledged",
+            hooks.len() - ok
+        );
+        Ok(ok as f64 / elapsed.as_secs_f64())
+    }
+
+    /// Writes `hooks` at `rate` records/s and returns every record's ack latency, sorted.
+    pub(crate) async fn paced(&self, hooks: &[Hook], rate: f64) -> anyhow::Result<Vec<Duration>> {
+        let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+        let mut pending = futures::stream::FuturesUnordered::new();
+        let mut latencies = Vec::with_capacity(hooks.len());
+        let mut next = 0;
+        while next < hooks.len() || !pending.is_empty() {
+            tokio::select! {
+                _ = ticker.tick(), if next < hooks.len() => {
+                    let hook = &hooks[next];
+                    next += 1;
+                    pending.push(async move {
+                        let started = Instant::now();
+                        (self.send_one(hook).await, started.elapsed())
                     });
                 }
-                let key = record::record_key(&hook.body).unwrap_or_default();
-                producer
-                    .send(
-                        FutureRecord::to(&topic)
-                            .key(key.as_bytes())
-                            .payload(hook.body.as_slice())
-                            .headers(owned),
-                        Timeout::Never,
-                    )
-                    .await
-                    .is_ok()
+                Some((acknowledged, latency)) = pending.next(), if !pending.is_empty() => {
+                    anyhow::ensure!(acknowledged, "a record was not acknowledged");
+                    latencies.push(latency);
+                }
             }
-        })
-        .buffer_unordered(CONNECTIONS)
-        .collect()
-        .await;
-    let elapsed = started.elapsed();
-    let ok = results.iter().filter(|ok| **ok).count();
-    anyhow::ensure!(
-        ok == hooks.len(),
-        "{} records were not acknowledged",
-        hooks.len() - ok
-    );
-    Ok(ok as f64 / elapsed.as_secs_f64())
+        }
+        latencies.sort_unstable();
+        Ok(latencies)
+    }
+
+    async fn send_one(&self, hook: &Hook) -> bool {
+        let topic = self
+            .topics
+            .for_family(Family::from_event_header(hook.event));
+        let headers = RecordHeaders {
+            event_type: hook.event.to_owned(),
+            event_id: record::event_id(hook.event, &hook.body),
+            delivery_key: None,
+            received_at_ms: now_ms(),
+            gitlab_instance: None,
+            source: None,
+            gitlab_version: None,
+        };
+        let mut owned = OwnedHeaders::new();
+        for (key, value) in headers.to_pairs() {
+            owned = owned.insert(Header {
+                key,
+                value: Some(value.as_bytes()),
+            });
+        }
+        let key = record::record_key(&hook.body).unwrap_or_default();
+        self.producer
+            .send(
+                FutureRecord::to(&topic)
+                    .key(key.as_bytes())
+                    .payload(hook.body.as_slice())
+                    .headers(owned),
+                Timeout::Never,
+            )
+            .await
+            .is_ok()
+    }
 }
 
 pub(crate) fn median(values: impl Iterator<Item = f64>) -> f64 {
@@ -315,6 +382,8 @@ struct Report {
     ratio: f64,
     p50: f64,
     p99: f64,
+    /// The raw producer's ack latency p99 at the same rate.
+    floor_p99: f64,
     half_rate: f64,
     failures: usize,
     rss_mb: f64,
@@ -356,7 +425,7 @@ fn render(r: Report) -> String {
     let _ = writeln!(out, "# Benchmarks\n");
     let _ = writeln!(out, "Written by `make bench` (`{}`). Machine: {cores} cores, {cpu}. Every figure is the median of {RUNS} runs of {} hooks; each floor is measured in the same run on the same machine.\n", r.command, r.hooks_per_run);
     let _ = writeln!(out, "## Ingest: hooks/s with durable acks\n");
-    let _ = writeln!(out, "Load: {CONNECTIONS} concurrent keep-alive connections, a mix of 12 GitLab hook kinds from the fixtures with varied ids (mean body {} bytes), each answered only once durable: acknowledged by Kafka (`acks=all`) or, when Kafka takes longer than `HOOKLINE_KAFKA_ACK_DEADLINE_MS`, fsynced in ingest's spool. Broker: the local Tansu broker with sqlite storage; consumers stopped during the measurement.\n", r.mean_body);
+    let _ = writeln!(out, "Load: {CONNECTIONS} concurrent keep-alive connections, a mix of 12 GitLab hook kinds from the fixtures with varied ids (mean body {} bytes), each answered only once durable: acknowledged by Kafka (`acks=all`) or, when Kafka takes longer than `HOOKLINE_KAFKA_ACK_DEADLINE_MS`, fsynced in ingest's spool. Broker: the local Tansu broker with sqlite storage; consumers stopped during the measurement, ingest stopped during the floors'.\n", r.mean_body);
     let _ = writeln!(out, "| Measure | Median | Runs |\n| --- | ---: | --- |");
     let _ = writeln!(
         out,
@@ -394,6 +463,11 @@ fn render(r: Report) -> String {
         r.half_rate,
         r.p99,
         verdict(r.p99 <= 15.0)
+    );
+    let _ = writeln!(
+        out,
+        "| floor: raw librdkafka producer's ack latency p99 at {:.0} records/s, ms | {:.1} | |",
+        r.half_rate, r.floor_p99
     );
     let _ = writeln!(
         out,
