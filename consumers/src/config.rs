@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use hookline_runtime::kafka::KafkaConnection;
 use hookline_runtime::telemetry::LogFormat;
 
 #[derive(Debug, Clone, Parser)]
@@ -26,7 +27,7 @@ pub enum Command {
     /// Apply the ClickHouse schema migrations, then exit.
     Migrate(ClickHouseConfig),
     /// Apply the migrations, then consume until SIGINT or SIGTERM.
-    Run(RunConfig),
+    Run(Box<RunConfig>),
 }
 
 /// Where the ClickHouse tables live.
@@ -92,9 +93,9 @@ pub struct RunConfig {
     )]
     pub admin_listen: SocketAddr,
 
-    /// Kafka bootstrap servers, comma-separated (librdkafka `bootstrap.servers`).
-    #[arg(long, env = "HOOKLINE_KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
-    pub kafka_brokers: String,
+    /// The brokers, TLS and SASL (HOOKLINE_KAFKA_BROKERS, HOOKLINE_KAFKA_SECURITY_PROTOCOL, …).
+    #[command(flatten)]
+    pub kafka: KafkaConnection,
 
     /// Prefix of every topic name, as configured on ingest.
     #[arg(long, env = "HOOKLINE_TOPIC_PREFIX", default_value = "gitlab.")]

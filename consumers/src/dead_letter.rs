@@ -7,12 +7,12 @@
 
 use std::time::Duration;
 
-use rdkafka::config::ClientConfig;
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::util::Timeout;
 
+use hookline_runtime::kafka::KafkaClient;
 use hookline_schemas::record::header;
 
 /// Headers added to a dead-lettered record, besides [`header::DEAD_LETTER_REASON`].
@@ -28,9 +28,9 @@ pub struct DeadLetters {
 }
 
 impl DeadLetters {
-    pub fn new(brokers: &str, topic: String) -> Result<Self, KafkaError> {
-        let producer = ClientConfig::new()
-            .set("bootstrap.servers", brokers)
+    pub fn new(kafka: &KafkaClient, topic: String) -> Result<Self, KafkaError> {
+        let producer = kafka
+            .config()
             .set("enable.idempotence", "true")
             .set("acks", "all")
             .set("client.id", "hookline-consumers-dead-letters")

@@ -19,7 +19,6 @@ use hookline_runtime::{listen, shutdown, telemetry};
 use hookline_schemas::event::Family;
 use hookline_schemas::record::Topics;
 use prometheus::Registry;
-use rdkafka::config::ClientConfig;
 use rdkafka::consumer::Consumer as _;
 use rdkafka::util::Timeout;
 
@@ -37,12 +36,16 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Run(config) => {
             telemetry::init(config.clickhouse.log_format);
-            run(config).await
+            run(*config).await
         }
     }
 }
 
 async fn run(config: RunConfig) -> anyhow::Result<()> {
+    let kafka_client = config
+        .kafka
+        .resolve()
+        .context("invalid Kafka configuration")?;
     let registry = Registry::new();
     let metrics = ConsumerMetrics::register(&registry).context("cannot register metrics")?;
     let readiness = Readiness::default();
@@ -66,7 +69,7 @@ async fn run(config: RunConfig) -> anyhow::Result<()> {
     readiness.set_ready("clickhouse");
     let topics = Topics::new(config.topic_prefix.clone());
     topics::ensure(
-        &config.kafka_brokers,
+        &kafka_client,
         &topics.all(),
         TopicLayout {
             partitions: config.topic_partitions,
@@ -76,8 +79,8 @@ async fn run(config: RunConfig) -> anyhow::Result<()> {
     )
     .await?;
 
-    let kafka: GroupConsumer = ClientConfig::new()
-        .set("bootstrap.servers", &config.kafka_brokers)
+    let kafka: GroupConsumer = kafka_client
+        .config()
         .set("group.id", &config.consumer_group)
         .set("enable.auto.commit", "false")
         .set("auto.offset.reset", "earliest")
@@ -92,7 +95,7 @@ async fn run(config: RunConfig) -> anyhow::Result<()> {
         .set("fetch.wait.max.ms", config.kafka_fetch_wait_ms.to_string())
         .set("client.id", "hookline-consumers")
         .create_with_context(GroupContext::default())
-        .context("cannot create the Kafka consumer; check HOOKLINE_KAFKA_BROKERS")?;
+        .context("cannot create the Kafka consumer; check the HOOKLINE_KAFKA_* settings")?;
     let family_topics: Vec<String> = Family::ALL.iter().map(|f| topics.for_family(*f)).collect();
     let subscription: Vec<&str> = family_topics.iter().map(String::as_str).collect();
     kafka
@@ -122,7 +125,7 @@ async fn run(config: RunConfig) -> anyhow::Result<()> {
             metrics.clone(),
             readiness.clone(),
         ),
-        dead_letters: DeadLetters::new(&config.kafka_brokers, topics.dead_letter())
+        dead_letters: DeadLetters::new(&kafka_client, topics.dead_letter())
             .context("cannot create the dead-letter producer")?,
         metrics,
         limits: BatchLimits {

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::Parser;
+use hookline_runtime::kafka::KafkaConnection;
 use hookline_runtime::telemetry::LogFormat;
 
 use crate::auth::{
@@ -137,9 +138,9 @@ pub struct Config {
     #[arg(long, env = "HOOKLINE_SOURCES", value_delimiter = ',')]
     pub sources: Vec<String>,
 
-    /// Kafka bootstrap servers, comma-separated (librdkafka `bootstrap.servers`).
-    #[arg(long, env = "HOOKLINE_KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
-    pub kafka_brokers: String,
+    /// The brokers, TLS and SASL (HOOKLINE_KAFKA_BROKERS, HOOKLINE_KAFKA_SECURITY_PROTOCOL, …).
+    #[command(flatten)]
+    pub kafka: KafkaConnection,
 
     /// Prefix of every topic name: hooks go to `{prefix}pipeline`, `{prefix}job`, ….
     #[arg(long, env = "HOOKLINE_TOPIC_PREFIX", default_value = "gitlab.")]

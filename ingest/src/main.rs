@@ -37,6 +37,10 @@ async fn main() -> anyhow::Result<()> {
     let authenticator = config
         .authenticator()
         .context("invalid credentials configuration")?;
+    let kafka_client = config
+        .kafka
+        .resolve()
+        .context("invalid Kafka configuration")?;
 
     let registry = Registry::new();
     let metrics = IngestMetrics::register(&registry).context("cannot register metrics")?;
@@ -76,12 +80,7 @@ async fn main() -> anyhow::Result<()> {
     };
     let created = shutdown::unless_cancelled(
         &shutdown,
-        topics::ensure(
-            &config.kafka_brokers,
-            &topics.all(),
-            layout,
-            TOPIC_CREATION_TIMEOUT,
-        ),
+        topics::ensure(&kafka_client, &topics.all(), layout, TOPIC_CREATION_TIMEOUT),
     )
     .await;
     match created {
@@ -91,7 +90,7 @@ async fn main() -> anyhow::Result<()> {
             // and the topics are created as soon as the brokers answer.
             tracing::error!(%error, "cannot create topics now; starting anyway, hooks are spooled until Kafka answers");
             tokio::spawn(topics::ensure_until_created(
-                config.kafka_brokers.clone(),
+                kafka_client.clone(),
                 topics.all(),
                 layout,
                 shutdown.clone(),
@@ -106,7 +105,7 @@ async fn main() -> anyhow::Result<()> {
 
     let kafka = KafkaSink::new(
         &KafkaSettings {
-            brokers: config.kafka_brokers.clone(),
+            kafka: kafka_client.clone(),
             ack_timeout: config.kafka_ack_timeout(),
             linger_ms: config.kafka_linger_ms,
             compression: config.kafka_compression.clone(),
@@ -126,7 +125,7 @@ async fn main() -> anyhow::Result<()> {
     );
     let dedup = dedup::start(
         &config.dedup,
-        &config.kafka_brokers,
+        &kafka_client,
         &topics,
         &registry,
         &readiness,

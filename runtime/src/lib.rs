@@ -4,11 +4,13 @@
 //! listener with `/metrics`, `/healthz` and `/readyz` ([`admin`]); an HTTP server that cuts off
 //! clients too slow to send their headers ([`http`]); human or JSON logs
 //! ([`telemetry`]); one shutdown path for SIGINT and SIGTERM ([`shutdown`]); listeners that say
-//! which setting to change when their port is taken ([`listen`]); and the Kafka topics they
-//! depend on, created with the configured partitions ([`topics`]).
+//! which setting to change when their port is taken ([`listen`]); how they reach Kafka, TLS
+//! and SASL included ([`kafka`]); and the Kafka topics they depend on, created with the
+//! configured partitions ([`topics`]).
 
 pub mod admin;
 pub mod http;
+pub mod kafka;
 pub mod listen;
 pub mod shutdown;
 pub mod telemetry;

@@ -9,8 +9,9 @@ use std::time::Duration;
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
-use rdkafka::config::ClientConfig;
 use rdkafka::types::RDKafkaErrorCode;
+
+use crate::kafka::KafkaClient;
 
 /// How every topic of the project is laid out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,18 +41,19 @@ pub enum TopicError {
 
 /// Creates each missing topic in `topics`; existing topics are left as they are.
 pub async fn ensure(
-    brokers: &str,
+    kafka: &KafkaClient,
     topics: &[String],
     layout: TopicLayout,
     timeout: Duration,
 ) -> Result<(), TopicError> {
-    let client: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .create()
-        .map_err(|source| TopicError::Client {
-            brokers: brokers.to_owned(),
-            source,
-        })?;
+    let client: AdminClient<DefaultClientContext> =
+        kafka
+            .config()
+            .create()
+            .map_err(|source| TopicError::Client {
+                brokers: kafka.brokers().to_owned(),
+                source,
+            })?;
     let new_topics: Vec<NewTopic<'_>> = topics
         .iter()
         .map(|name| {
@@ -69,7 +71,7 @@ pub async fn ensure(
         .create_topics(&new_topics, &options)
         .await
         .map_err(|source| TopicError::Client {
-            brokers: brokers.to_owned(),
+            brokers: kafka.brokers().to_owned(),
             source,
         })?;
     for result in results {
@@ -94,14 +96,14 @@ pub async fn ensure(
 /// For a service that must start while Kafka is unreachable (ingest spools hooks meanwhile):
 /// the topics appear as soon as the brokers answer, without a restart.
 pub async fn ensure_until_created(
-    brokers: String,
+    kafka: KafkaClient,
     topics: Vec<String>,
     layout: TopicLayout,
     shutdown: tokio_util::sync::CancellationToken,
 ) {
     let mut backoff = Duration::from_secs(1);
     loop {
-        let attempt = ensure(&brokers, &topics, layout, Duration::from_secs(10));
+        let attempt = ensure(&kafka, &topics, layout, Duration::from_secs(10));
         let result = tokio::select! {
             result = attempt => result,
             () = shutdown.cancelled() => return,

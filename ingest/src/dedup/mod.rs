@@ -38,6 +38,7 @@ pub mod window;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use hookline_runtime::admin::Readiness;
+use hookline_runtime::kafka::KafkaClient;
 use hookline_runtime::shutdown::CancellationToken;
 use hookline_schemas::event::Family;
 use hookline_schemas::record::{RecordHeaders, Topics};
@@ -85,7 +86,7 @@ impl DedupConfig {
 /// and keeps it current; `/readyz` fails until the window is rebuilt.
 pub fn start(
     config: &DedupConfig,
-    brokers: &str,
+    kafka: &KafkaClient,
     topics: &Topics,
     registry: &Registry,
     readiness: &Readiness,
@@ -95,7 +96,7 @@ pub fn start(
     let dedup = Arc::new(Dedup::new(config, metrics));
     if dedup.enabled() {
         let settings = tailer::TailerSettings {
-            brokers: brokers.to_owned(),
+            kafka: kafka.clone(),
             topics: Family::ALL.iter().map(|f| topics.for_family(*f)).collect(),
             span_ms: config.span_ms(),
             rebuild_timeout: std::time::Duration::from_secs(config.dedup_rebuild_timeout_secs),

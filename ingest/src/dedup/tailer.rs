@@ -28,9 +28,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use hookline_runtime::admin::Readiness;
+use hookline_runtime::kafka::KafkaClient;
 use hookline_runtime::shutdown::CancellationToken;
 use hookline_schemas::record::RecordHeaders;
-use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaResult;
 use rdkafka::message::{BorrowedMessage, Headers, Message};
@@ -61,8 +61,8 @@ const ERROR_LOG_INTERVAL: Duration = Duration::from_secs(10);
 /// What the tailer reads.
 #[derive(Debug, Clone)]
 pub struct TailerSettings {
-    /// librdkafka `bootstrap.servers`.
-    pub brokers: String,
+    /// The brokers and the connection's security settings.
+    pub kafka: KafkaClient,
     /// The topics whose records' ids make duplicates (the family topics).
     pub topics: Vec<String>,
     /// The window's length in milliseconds.
@@ -236,8 +236,9 @@ fn rebuild_start(low: i64, high: i64, found: Option<Offset>) -> (i64, bool) {
 
 impl Tail {
     fn start(settings: &TailerSettings) -> KafkaResult<Self> {
-        let consumer: BaseConsumer = ClientConfig::new()
-            .set("bootstrap.servers", &settings.brokers)
+        let consumer: BaseConsumer = settings
+            .kafka
+            .config()
             .set("client.id", "hookline-ingest-dedup")
             // librdkafka's assign() needs a group id, but partitions are assigned, never
             // subscribed: no replica joins this group, and nothing is ever committed.

@@ -343,11 +343,12 @@ mod tests {
     use crate::sinks::kafka::KafkaSettings;
     use crate::sinks::spool::codec::tests::record;
     use crate::sinks::spool::SpoolSettings;
+    use hookline_runtime::kafka::KafkaConnection;
 
     /// A producer whose broker never answers (nothing listens on port 1).
     fn unreachable_kafka() -> Arc<KafkaSink> {
         let settings = KafkaSettings {
-            brokers: "127.0.0.1:1".to_owned(),
+            kafka: KafkaConnection::plaintext("127.0.0.1:1").resolve().unwrap(),
             ack_timeout: Duration::from_secs(30),
             linger_ms: 0,
             compression: "none".to_owned(),

@@ -10,7 +10,6 @@
 use std::time::{Duration, Instant};
 
 use rdkafka::client::ClientContext;
-use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
@@ -19,13 +18,14 @@ use serde::Deserialize;
 
 use super::{HookRecord, HookSink, SinkError};
 use crate::prometheus::IngestMetrics;
+use hookline_runtime::kafka::KafkaClient;
 use hookline_schemas::record::header;
 
 /// Producer settings taken from the service configuration.
 #[derive(Debug, Clone)]
 pub struct KafkaSettings {
-    /// librdkafka `bootstrap.servers`.
-    pub brokers: String,
+    /// The brokers and the connection's security settings.
+    pub kafka: KafkaClient,
     /// librdkafka `message.timeout.ms`: how long a record may wait for its acknowledgement.
     pub ack_timeout: Duration,
     /// librdkafka `linger.ms`.
@@ -80,8 +80,9 @@ pub struct KafkaSink {
 
 impl KafkaSink {
     pub fn new(settings: &KafkaSettings, metrics: IngestMetrics) -> Result<Self, KafkaError> {
-        let producer = ClientConfig::new()
-            .set("bootstrap.servers", &settings.brokers)
+        let producer = settings
+            .kafka
+            .config()
             .set("enable.idempotence", "true")
             .set("acks", "all")
             .set("compression.type", &settings.compression)

@@ -131,10 +131,32 @@ async fn main() -> anyhow::Result<()> {
     let rss_mb = peak_rss_mb(stack.ingest.pid().context("ingest is not running")?)?;
     spool_drained(&stack).await?;
 
+    // The same latency with deduplication off (no tailer reading every record back): how much
+    // of ingest's latency is the tailer's load on the broker.
+    stack.ingest.stop();
+    let undeduplicated = stack
+        .start_ingest_replica("no-dedup", &["--dedup-window-secs=0"])
+        .await?;
+    let mut undeduplicated_p99_runs = Vec::new();
+    for run in 1..=RUNS {
+        eprintln!("run {run}/{RUNS}: ingest without deduplication at {half_rate:.0} hooks/s");
+        let result = load::paced(
+            &undeduplicated.webhook_url,
+            &stack.token,
+            batches.next(paced_total),
+            CONNECTIONS,
+            half_rate,
+            paced_total,
+        )
+        .await;
+        undeduplicated_p99_runs.push(ms(result.quantile(0.99)));
+    }
+    drop(undeduplicated);
+    let undeduplicated_p99 = median(undeduplicated_p99_runs.iter().copied());
+
     // The floors, with ingest stopped: its deduplication tailer reads every record back from
     // the broker, a cost that is ingest's and must not lower the floor. The producer is warmed
     // up as ingest was.
-    stack.ingest.stop();
     producer.send(&batches.next(count)).await?;
     let bare = bare_endpoint().await?;
     let mut http_floor_runs = Vec::new();
@@ -180,6 +202,7 @@ async fn main() -> anyhow::Result<()> {
         p50,
         p99,
         floor_p99,
+        undeduplicated_p99,
         half_rate,
         failures,
         rss_mb,
@@ -384,6 +407,8 @@ struct Report {
     p99: f64,
     /// The raw producer's ack latency p99 at the same rate.
     floor_p99: f64,
+    /// Ingest's p99 at the same rate with deduplication off.
+    undeduplicated_p99: f64,
     half_rate: f64,
     failures: usize,
     rss_mb: f64,
@@ -468,6 +493,11 @@ fn render(r: Report) -> String {
         out,
         "| floor: raw librdkafka producer's ack latency p99 at {:.0} records/s, ms | {:.1} | |",
         r.half_rate, r.floor_p99
+    );
+    let _ = writeln!(
+        out,
+        "| ingest's ack latency p99 at {:.0} hooks/s with deduplication off (`HOOKLINE_DEDUP_WINDOW_SECS=0`: no tailer reading every record back from the broker), ms | {:.1} | |",
+        r.half_rate, r.undeduplicated_p99
     );
     let _ = writeln!(
         out,
