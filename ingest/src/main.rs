@@ -110,6 +110,7 @@ async fn main() -> anyhow::Result<()> {
             linger_ms: config.kafka_linger_ms,
             compression: config.kafka_compression.clone(),
             statistics_interval: Duration::from_millis(config.kafka_statistics_interval_ms),
+            dedup_log: config.dedup.enabled().then(|| topics.dedup()),
         },
         metrics.clone(),
     )

@@ -4,7 +4,8 @@
 //! `X-Gitlab-Event` value, which an unauthenticated client could vary without limit.
 
 use prometheus::{
-    exponential_buckets, Histogram, HistogramOpts, IntCounterVec, IntGauge, Opts, Registry,
+    exponential_buckets, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts,
+    Registry,
 };
 
 /// Handles to every ingest metric; cheap to clone.
@@ -29,6 +30,9 @@ pub struct IngestMetrics {
     pub kafka_queue_bytes: IntGauge,
     /// How many records those queues hold at most (`queue.buffering.max.messages`).
     pub kafka_queue_capacity_messages: IntGauge,
+    /// Hooks written whose ids did not reach the deduplication log: other replicas (and this
+    /// one after a restart) will not recognise their repeats, which the consumers collapse.
+    pub dedup_log_failures: IntCounter,
 }
 
 impl IngestMetrics {
@@ -74,6 +78,10 @@ impl IngestMetrics {
                 "hookline_ingest_requests_in_flight",
                 "Webhook deliveries being handled now.",
             )?,
+            dedup_log_failures: IntCounter::new(
+                "hookline_ingest_dedup_log_failures_total",
+                "Hooks written to Kafka whose ids could not be written to the deduplication log topic.",
+            )?,
             kafka_queue_messages: IntGauge::new(
                 "hookline_ingest_kafka_queue_messages",
                 "Records waiting in the Kafka producer's queues (librdkafka statistics msg_cnt).",
@@ -96,6 +104,7 @@ impl IngestMetrics {
         registry.register(Box::new(metrics.kafka_queue_messages.clone()))?;
         registry.register(Box::new(metrics.kafka_queue_bytes.clone()))?;
         registry.register(Box::new(metrics.kafka_queue_capacity_messages.clone()))?;
+        registry.register(Box::new(metrics.dedup_log_failures.clone()))?;
         Ok(metrics)
     }
 }

@@ -7,6 +7,10 @@
 //! - **Value**: the exact bytes GitLab sent, never re-encoded: consumers and later projection
 //!   rebuilds parse the original, and nothing is lost to a model that did not know a field.
 //! - **Headers**: [`RecordHeaders`], everything known about the delivery that is not in the body.
+//!
+//! Beside the hooks, ingest keeps a small log of what it accepted in `{prefix}dedup`: one
+//! [`DedupEntry`] per hook, which ingest replicas read to share their deduplication window
+//! without reading every hook's body back.
 
 use std::fmt::Write as _;
 
@@ -60,12 +64,17 @@ impl Topics {
         format!("{}dead_letter", self.prefix)
     }
 
-    /// Every topic the project uses, families first, dead letters last.
+    /// The log of accepted hooks' ids that ingest replicas share (see [`DedupEntry`]).
+    pub fn dedup(&self) -> String {
+        format!("{}dedup", self.prefix)
+    }
+
+    /// Every topic the project uses: families, dead letters, the deduplication log.
     pub fn all(&self) -> Vec<String> {
         Family::ALL
             .iter()
             .map(|family| self.for_family(*family))
-            .chain(std::iter::once(self.dead_letter()))
+            .chain([self.dead_letter(), self.dedup()])
             .collect()
     }
 }
@@ -93,6 +102,50 @@ pub fn event_id(event_type: &str, body: &[u8]) -> String {
         let _ = write!(hex, "{byte:02x}");
     }
     hex
+}
+
+/// One entry of the `{prefix}dedup` topic: the ids of a hook ingest made durable in its
+/// family topic, logged after Kafka acknowledged the hook. A record's value is one entry per
+/// line, each as JSON ([`DedupEntry::encode_lines`]), for the hooks a replica made durable
+/// within a few milliseconds. Ingest replicas tail this topic (and rebuild their window from
+/// it at start) instead of reading every hook's body back; nothing else needs to read it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct DedupEntry {
+    /// [`event_id`] of the hook.
+    pub event_id: String,
+    /// Its delivery key, when GitLab sent one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery_key: Option<String>,
+    /// When ingest received it (milliseconds since the Unix epoch): the window expires ids by it.
+    pub received_at_ms: i64,
+}
+
+impl DedupEntry {
+    /// The entry of the hook with these record headers.
+    pub fn of(headers: &RecordHeaders) -> Self {
+        Self {
+            event_id: headers.event_id.clone(),
+            delivery_key: headers.delivery_key.clone(),
+            received_at_ms: headers.received_at_ms,
+        }
+    }
+
+    /// A record value: one JSON object per line.
+    pub fn encode_lines(entries: &[DedupEntry]) -> Vec<u8> {
+        let mut value = Vec::with_capacity(entries.len() * 160);
+        for entry in entries {
+            serde_json::to_writer(&mut value, entry).expect("a DedupEntry always serialises");
+            value.push(b'\n');
+        }
+        value
+    }
+
+    /// The entries of a record value; lines that are not entries are skipped.
+    pub fn decode_lines(value: &[u8]) -> impl Iterator<Item = DedupEntry> + '_ {
+        value
+            .split(|byte| *byte == b'\n')
+            .filter_map(|line| serde_json::from_slice(line).ok())
+    }
 }
 
 /// The record key of a hook: the id of the project it is about, as decimal text.
@@ -256,8 +309,36 @@ mod tests {
         let topics = Topics::default();
         assert_eq!(topics.for_family(Family::Pipeline), "gitlab.pipeline");
         assert_eq!(topics.dead_letter(), "gitlab.dead_letter");
-        assert_eq!(topics.all().len(), Family::ALL.len() + 1);
+        assert_eq!(topics.dedup(), "gitlab.dedup");
+        assert_eq!(topics.all().len(), Family::ALL.len() + 2);
         assert_eq!(Topics::new("acme-").for_family(Family::Job), "acme-job");
+    }
+
+    #[test]
+    fn dedup_entries_round_trip_by_lines_and_skip_anything_else() {
+        let entry = DedupEntry {
+            event_id: event_id("Push Hook", b"{}"),
+            delivery_key: Some("5f2c".to_owned()),
+            received_at_ms: 1_700_000_000_123,
+        };
+        let without_key = DedupEntry {
+            delivery_key: None,
+            ..entry.clone()
+        };
+        let value = DedupEntry::encode_lines(&[entry.clone(), without_key.clone()]);
+        let text = String::from_utf8(value.clone()).unwrap();
+        assert_eq!(text.lines().count(), 2);
+        assert_eq!(text.matches("delivery_key").count(), 1);
+        let decoded: Vec<_> = DedupEntry::decode_lines(&value).collect();
+        assert_eq!(decoded, [entry.clone(), without_key]);
+        // Anything else in a value is skipped, not an error.
+        let mut mixed = b"{\"object_kind\":\"push\"}\nnot json\n".to_vec();
+        mixed.extend(DedupEntry::encode_lines(std::slice::from_ref(&entry)));
+        assert_eq!(
+            DedupEntry::decode_lines(&mixed).collect::<Vec<_>>(),
+            [entry]
+        );
+        assert_eq!(DedupEntry::decode_lines(b"").count(), 0);
     }
 
     #[test]

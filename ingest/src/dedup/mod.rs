@@ -14,14 +14,14 @@
 //! - at accept time, check and insert happen under one lock, so two copies arriving at one
 //!   replica at once give one write; if the write then fails, the ids are forgotten again so
 //!   that GitLab's resend is not called a duplicate;
-//! - the [`tailer`] reads the record headers (event id, delivery key, received-at) of every
-//!   family topic, so a replica learns what the others accepted; at start it reads them from
-//!   the start of the window (a checked timestamp lookup) up to the end of each partition as
-//!   it was at start, skipping records older than the window by their received-at header,
-//!   and only then reports ready (or after `HOOKLINE_DEDUP_REBUILD_TIMEOUT_SECS`).
+//! - the [`tailer`] reads the deduplication log (`{prefix}dedup`: event id, delivery key and
+//!   received-at of every hook any replica made durable), so a replica learns what the others
+//!   accepted; at start it reads the log from the start of the window (a checked timestamp
+//!   lookup) up to the end of each partition as it was at start, skipping entries older than
+//!   the window, and only then reports ready (or after `HOOKLINE_DEDUP_REBUILD_TIMEOUT_SECS`).
 //!
-//! So a duplicate is recognised by every replica once the first copy is in Kafka and the
-//! tailer has read it (the propagation delay: the tail lag, a fraction of a second), and by a
+//! So a duplicate is recognised by every replica once the first copy's entry is in the log and
+//! the tailer has read it (the propagation delay: the tail lag, a fraction of a second), and by a
 //! replica started after that as soon as it is ready. A copy arriving at another replica
 //! within that delay is written twice; the consumers collapse repeats anyway.
 //!
@@ -32,6 +32,7 @@
 //! about 53 to 106 bytes per id, reported as `hookline_ingest_dedup_window_bytes`. A hook has
 //! one id, two with a delivery key; `HOOKLINE_DEDUP_MAX_IDS` caps them, evicting the oldest.
 
+pub mod log;
 pub mod tailer;
 pub mod window;
 
@@ -40,7 +41,6 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use hookline_runtime::admin::Readiness;
 use hookline_runtime::kafka::KafkaClient;
 use hookline_runtime::shutdown::CancellationToken;
-use hookline_schemas::event::Family;
 use hookline_schemas::record::{RecordHeaders, Topics};
 use prometheus::{IntCounterVec, IntGauge, Opts, Registry};
 use sha2::{Digest, Sha256};
@@ -97,7 +97,7 @@ pub fn start(
     if dedup.enabled() {
         let settings = tailer::TailerSettings {
             kafka: kafka.clone(),
-            topics: Family::ALL.iter().map(|f| topics.for_family(*f)).collect(),
+            topic: topics.dedup(),
             span_ms: config.span_ms(),
             rebuild_timeout: std::time::Duration::from_secs(config.dedup_rebuild_timeout_secs),
         };
@@ -114,11 +114,11 @@ pub struct HookIds {
 }
 
 impl HookIds {
-    /// The ids of the hook with these record headers.
-    pub fn of(headers: &RecordHeaders) -> Self {
+    /// The ids of the hook with this event id and delivery key.
+    pub fn of(event_id: &str, delivery_key: Option<&str>) -> Self {
         Self {
-            event_id: event_id_digest(&headers.event_id),
-            delivery_key: headers.delivery_key.as_deref().map(delivery_key_digest),
+            event_id: event_id_digest(event_id),
+            delivery_key: delivery_key.map(delivery_key_digest),
         }
     }
 }
@@ -235,7 +235,7 @@ impl Dedup {
     /// At accept time: the hook's reason to be a duplicate, or a claim on its ids, which
     /// are remembered from now on (at the hook's received-at time).
     pub fn claim(&self, headers: &RecordHeaders) -> Result<Option<Claim>, Reason> {
-        let ids = HookIds::of(headers);
+        let ids = HookIds::of(&headers.event_id, headers.delivery_key.as_deref());
         let at_ms = headers.received_at_ms;
         let Some(mut window) = self.lock() else {
             return Ok(None);
@@ -322,7 +322,8 @@ mod tests {
 
     #[test]
     fn ids_are_the_event_id_and_a_key_digest_in_another_domain() {
-        let ids = HookIds::of(&headers(b"{}", Some("k"), 0));
+        let hook = headers(b"{}", Some("k"), 0);
+        let ids = HookIds::of(&hook.event_id, hook.delivery_key.as_deref());
         let hex = event_id("Push Hook", b"{}");
         assert_eq!(
             ids.event_id.0[0],
@@ -335,7 +336,7 @@ mod tests {
         assert_ne!(ids.delivery_key, Some(ids.event_id));
         assert_eq!(
             ids.delivery_key,
-            HookIds::of(&headers(b"[]", Some("k"), 9)).delivery_key
+            HookIds::of(&event_id("Push Hook", b"[]"), Some("k")).delivery_key
         );
         // Not hex: still an id, and a stable one.
         assert_eq!(event_id_digest("x"), event_id_digest("x"));
@@ -388,7 +389,8 @@ mod tests {
     fn ids_from_kafka_make_later_copies_duplicates() {
         let (dedup, metrics) = dedup(60);
         let hook = headers(b"{}", None, 1_000);
-        dedup.remember(&[(HookIds::of(&hook), 1_000)], 1_500);
+        let ids = HookIds::of(&hook.event_id, hook.delivery_key.as_deref());
+        dedup.remember(&[(ids, 1_000)], 1_500);
         assert_eq!(metrics.window_ids.get(), 1);
         assert_eq!(
             dedup.claim(&headers(b"{}", None, 2_000)).unwrap_err(),

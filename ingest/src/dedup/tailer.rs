@@ -1,17 +1,18 @@
-//! The tailer: keeps the deduplication window current from the record headers in Kafka.
+//! The tailer: keeps the deduplication window current from the deduplication log in Kafka.
 //!
-//! A librdkafka consumer outside any consumer group (its partitions are assigned, not
-//! subscribed: nothing is committed and every replica reads every partition) is assigned all
-//! partitions of the family topics. Dead letters are not
-//! deduplicated, so their topic is not read.
+//! Every replica writes the ids of each hook it made durable to `{prefix}dedup`
+//! ([`DedupEntry`], written by the Kafka sink after the hook's acknowledgement). A librdkafka
+//! consumer outside any consumer group (its partitions are assigned, not subscribed: nothing
+//! is committed and every replica reads every partition) reads all partitions of that log:
+//! about 150 bytes per hook, where the hook topics would have meant every body.
 //!
 //! - **Rebuild.** At start it reads each partition up to its high watermark as it was at
-//!   start, remembering every record's ids whose received-at header is within the window; the
+//!   start, remembering every entry's ids whose `received_at_ms` is within the window; the
 //!   `dedup` readiness check stays failing until every partition is read that far, or until
 //!   the rebuild timeout (then the rebuild goes on behind a ready replica).
 //! - **Where the rebuild starts.** At the offset a timestamp lookup (`offsets_for_times`)
-//!   gives for the start of the window, so only the window is read, not the topics' whole
-//!   retention (bodies included: Kafka has no headers-only fetch). The lookup goes by the
+//!   gives for the start of the window, so only the window is read, not the log's whole
+//!   retention. The lookup goes by the
 //!   records' Kafka timestamp, which the producer sets after ingest received the hook, so it
 //!   never skips a record received within the window. It is not trusted blindly (the local
 //!   broker answers it unreliably): the rebuild starts one record earlier, and unless that
@@ -20,8 +21,8 @@
 //! - **Tail.** Then it keeps reading. Kafka answers a waiting fetch as soon as a record
 //!   arrives, so another replica's record reaches this window about one broker round trip
 //!   after its acknowledgement; a broker that holds every fetch for `fetch.wait.max.ms` (the
-//!   local Tansu) adds up to [`FETCH_WAIT_MS`].
-//! - Partitions added later are picked up within [`REFRESH_INTERVAL`], from their beginning.
+//!   local Tansu) adds up to `FETCH_WAIT_MS`.
+//! - Partitions added later are picked up within `REFRESH_INTERVAL`, from their beginning.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -30,10 +31,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use hookline_runtime::admin::Readiness;
 use hookline_runtime::kafka::KafkaClient;
 use hookline_runtime::shutdown::CancellationToken;
-use hookline_schemas::record::RecordHeaders;
+use hookline_schemas::record::DedupEntry;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaResult;
-use rdkafka::message::{BorrowedMessage, Headers, Message};
+use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::{Offset, TopicPartitionList};
 
 use super::{Dedup, HookIds};
@@ -63,8 +64,8 @@ const ERROR_LOG_INTERVAL: Duration = Duration::from_secs(10);
 pub struct TailerSettings {
     /// The brokers and the connection's security settings.
     pub kafka: KafkaClient,
-    /// The topics whose records' ids make duplicates (the family topics).
-    pub topics: Vec<String>,
+    /// The deduplication log (`{prefix}dedup`).
+    pub topic: String,
     /// The window's length in milliseconds.
     pub span_ms: i64,
     /// How long the readiness check waits for the rebuild at most.
@@ -134,9 +135,7 @@ fn run(
                         continue;
                     }
                     progress(&mut tail.pending, &message);
-                    if let Some(hook) = ids_of(&message) {
-                        batch.push(hook);
-                    }
+                    batch.extend(ids_of(&message));
                 }
                 Some(Err(error)) => {
                     if last_error.is_none_or(|at| at.elapsed() >= ERROR_LOG_INTERVAL) {
@@ -307,7 +306,7 @@ impl Tail {
         Ok(metadata
             .topics()
             .iter()
-            .filter(|topic| settings.topics.iter().any(|name| name == topic.name()))
+            .filter(|topic| topic.name() == settings.topic)
             .flat_map(|topic| {
                 topic
                     .partitions()
@@ -382,10 +381,11 @@ fn progress(pending: &mut HashMap<(String, i32), i64>, message: &BorrowedMessage
 }
 
 /// The ids and received-at time of a record ingest wrote; `None` for anything else.
-fn ids_of(message: &BorrowedMessage<'_>) -> Option<(HookIds, i64)> {
-    let headers = message.headers()?;
-    let headers = RecordHeaders::from_pairs(headers.iter().map(|h| (h.key, h.value))).ok()?;
-    Some((HookIds::of(&headers), headers.received_at_ms))
+fn ids_of<'a>(message: &'a BorrowedMessage<'_>) -> impl Iterator<Item = (HookIds, i64)> + 'a {
+    DedupEntry::decode_lines(message.payload().unwrap_or_default()).map(|entry| {
+        let ids = HookIds::of(&entry.event_id, entry.delivery_key.as_deref());
+        (ids, entry.received_at_ms)
+    })
 }
 
 fn now_ms() -> i64 {

@@ -353,6 +353,7 @@ mod tests {
             linger_ms: 0,
             compression: "none".to_owned(),
             statistics_interval: Duration::ZERO,
+            dedup_log: None,
         };
         let metrics = IngestMetrics::register(&prometheus::Registry::new()).unwrap();
         Arc::new(KafkaSink::new(&settings, metrics).unwrap())

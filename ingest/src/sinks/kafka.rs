@@ -17,9 +17,10 @@ use rdkafka::util::Timeout;
 use serde::Deserialize;
 
 use super::{HookRecord, HookSink, SinkError};
+use crate::dedup::log::DedupLog;
 use crate::prometheus::IngestMetrics;
 use hookline_runtime::kafka::KafkaClient;
-use hookline_schemas::record::header;
+use hookline_schemas::record::{header, DedupEntry};
 
 /// Producer settings taken from the service configuration.
 #[derive(Debug, Clone)]
@@ -34,6 +35,8 @@ pub struct KafkaSettings {
     pub compression: String,
     /// librdkafka `statistics.interval.ms`; zero turns statistics off.
     pub statistics_interval: Duration,
+    /// Where to log the ids of every hook written ([`DedupEntry`]), when deduplication is on.
+    pub dedup_log: Option<String>,
 }
 
 /// The producer's client context: publishes librdkafka's statistics as metrics.
@@ -76,11 +79,13 @@ impl ClientContext for StatsContext {
 pub struct KafkaSink {
     producer: FutureProducer<StatsContext>,
     metrics: IngestMetrics,
+    /// Where the ids of written hooks go, when deduplication is on.
+    dedup_log: Option<DedupLog>,
 }
 
 impl KafkaSink {
     pub fn new(settings: &KafkaSettings, metrics: IngestMetrics) -> Result<Self, KafkaError> {
-        let producer = settings
+        let producer: FutureProducer<StatsContext> = settings
             .kafka
             .config()
             .set("enable.idempotence", "true")
@@ -102,7 +107,14 @@ impl KafkaSink {
             .create_with_context(StatsContext {
                 metrics: metrics.clone(),
             })?;
-        Ok(Self { producer, metrics })
+        let dedup_log = settings.dedup_log.clone().map(|topic| {
+            DedupLog::spawn(producer.clone(), topic, metrics.dedup_log_failures.clone())
+        });
+        Ok(Self {
+            producer,
+            metrics,
+            dedup_log,
+        })
     }
 
     /// Whether the brokers answer a metadata request within `timeout` (for `/readyz`).
@@ -150,7 +162,12 @@ impl HookSink for KafkaSink {
         self.metrics
             .kafka_produce_seconds
             .observe(started.elapsed().as_secs_f64());
-        result.map(|_| ()).map_err(|(error, _)| classify(&error))
+        result.map_err(|(error, _)| classify(&error))?;
+        // Only now, so that no replica calls a hook Kafka lacks a duplicate.
+        if let (Some(log), None) = (&self.dedup_log, &record.dead_letter_reason) {
+            log.append(DedupEntry::of(&record.headers));
+        }
+        Ok(())
     }
 }
 
