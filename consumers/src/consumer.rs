@@ -11,7 +11,7 @@
 //!
 //! - Offsets are committed, synchronously, only after the whole batch is in ClickHouse (see
 //!   [`crate::clickhouse::sink`]), and a dead-lettered record only after Kafka acknowledged its
-//!   copy. A crash at any point, `kill -9` included, means the records after the last commit
+//!   copy (copies are queued as the batch fills and all awaited before the commit). A crash at any point, `kill -9` included, means the records after the last commit
 //!   are read and inserted again, never skipped.
 //! - Inserting a record again is harmless: every table collapses repeats on a key from the
 //!   hook itself (`raw_hooks` on its content hash, the typed tables on the entity, with row
@@ -54,7 +54,7 @@ use rdkafka::message::{BorrowedMessage, Headers, Message};
 use rdkafka::{Offset, TopicPartitionList};
 
 use crate::clickhouse::sink::ClickHouseSink;
-use crate::dead_letter::DeadLetters;
+use crate::dead_letter::{DeadLetters, PendingCopies};
 use crate::group::{GroupConsumer, Partition};
 use crate::projection::{Batch, HookMessage};
 use crate::prometheus::ConsumerMetrics;
@@ -91,7 +91,10 @@ impl Consumer {
         loop {
             let mut batch = Batch::default();
             let mut positions = Positions::new();
-            let stopping = self.fill(&mut batch, &mut positions, &shutdown).await?;
+            let mut copies = PendingCopies::default();
+            let stopping = self
+                .fill(&mut batch, &mut positions, &mut copies, &shutdown)
+                .await?;
             if !positions.is_empty() {
                 if !batch.is_empty() {
                     if self.sink.write(&batch, &shutdown).await.is_err() {
@@ -104,6 +107,12 @@ impl Consumer {
                         .batch_records
                         .observe(batch.raw_hooks.len() as f64);
                 }
+                let dead_lettered = copies.len() as u64;
+                copies
+                    .acknowledged()
+                    .await
+                    .map_err(ConsumeError::DeadLetter)?;
+                self.metrics.dead_letters_total.inc_by(dead_lettered);
                 // No rebalance completes during the insert (nothing polls), but one may have
                 // run inside the last `recv`.
                 self.kafka.context().forget_revoked(&mut positions);
@@ -123,6 +132,7 @@ impl Consumer {
         &self,
         batch: &mut Batch,
         positions: &mut Positions,
+        copies: &mut PendingCopies,
         shutdown: &CancellationToken,
     ) -> Result<bool, ConsumeError> {
         let mut records = 0u64;
@@ -153,7 +163,7 @@ impl Consumer {
                 .records_consumed_total
                 .with_label_values(&[message.topic()])
                 .inc();
-            self.take(&message, batch).await?;
+            self.take(&message, batch, copies)?;
             positions.insert(
                 (message.topic().to_owned(), message.partition()),
                 message.offset() + 1,
@@ -165,10 +175,11 @@ impl Consumer {
     }
 
     /// Adds one record to the batch, or sends it to the dead-letter topic.
-    async fn take(
+    fn take(
         &self,
         message: &BorrowedMessage<'_>,
         batch: &mut Batch,
+        copies: &mut PendingCopies,
     ) -> Result<(), ConsumeError> {
         let projected = decode(message)
             .map_err(|error| error.to_string())
@@ -181,11 +192,11 @@ impl Consumer {
                 %reason,
                 "record sent to the dead-letter topic"
             );
-            self.dead_letters
-                .send(message, &reason)
-                .await
+            let copy = self
+                .dead_letters
+                .queue(message, &reason)
                 .map_err(ConsumeError::DeadLetter)?;
-            self.metrics.dead_letters_total.inc();
+            copies.push(copy);
         }
         Ok(())
     }
