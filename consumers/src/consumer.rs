@@ -11,8 +11,9 @@
 //!
 //! - Offsets are committed, synchronously, only after the whole batch is in ClickHouse (see
 //!   [`crate::clickhouse::sink`]), and a dead-lettered record only after Kafka acknowledged its
-//!   copy (copies are queued as the batch fills and all awaited before the commit). A crash at any point, `kill -9` included, means the records after the last commit
-//!   are read and inserted again, never skipped.
+//!   copy (copies are queued as the batch fills and all awaited before the commit). A crash
+//!   at any point, `kill -9` included, means the records after the last commit are read and
+//!   inserted again, never skipped.
 //! - Inserting a record again is harmless: every table collapses repeats on a key from the
 //!   hook itself (`raw_hooks` on its content hash, the typed tables on the entity, with row
 //!   versions from the payload), so `SELECT … FINAL` shows each hook and each entity once.

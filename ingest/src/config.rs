@@ -1,6 +1,7 @@
 //! Ingest's configuration: one flag and one `HOOKLINE_*` environment variable per field.
 //!
-//! Every field is validated at start (by clap, then by [`Config::authenticator`]), so a typo
+//! Every field is validated at start (by clap, then by [`Config::authenticator`] and the Kafka
+//! settings' `resolve`), so a typo
 //! stops the service with a message that names the setting, instead of surfacing later as a
 //! failed delivery. Secrets are held as [`Secret`], whose `Debug` never shows them.
 

@@ -72,15 +72,6 @@ pub enum SecurityProtocol {
 }
 
 impl SecurityProtocol {
-    fn name(self) -> &'static str {
-        match self {
-            Self::Plaintext => "plaintext",
-            Self::Ssl => "ssl",
-            Self::SaslPlaintext => "sasl_plaintext",
-            Self::SaslSsl => "sasl_ssl",
-        }
-    }
-
     fn uses_sasl(self) -> bool {
         matches!(self, Self::SaslPlaintext | Self::SaslSsl)
     }
@@ -101,14 +92,12 @@ pub enum SaslMechanism {
     ScramSha512,
 }
 
-impl SaslMechanism {
-    fn name(self) -> &'static str {
-        match self {
-            Self::Plain => "PLAIN",
-            Self::ScramSha256 => "SCRAM-SHA-256",
-            Self::ScramSha512 => "SCRAM-SHA-512",
-        }
-    }
+/// The librdkafka name of a setting's value: the name the flag takes.
+fn librdkafka_name(value: impl ValueEnum) -> String {
+    value
+        .to_possible_value()
+        .map(|value| value.get_name().to_owned())
+        .unwrap_or_default()
 }
 
 /// The Kafka settings do not fit together, or librdkafka refused one.
@@ -116,13 +105,13 @@ impl SaslMechanism {
 pub enum KafkaSettingsError {
     #[error("HOOKLINE_KAFKA_SECURITY_PROTOCOL={protocol} needs {missing}")]
     Missing {
-        protocol: &'static str,
+        protocol: String,
         missing: &'static str,
     },
     #[error("{setting} is set but HOOKLINE_KAFKA_SECURITY_PROTOCOL={protocol} does not use it: set the protocol to {wanted}, or unset {setting}")]
     Unused {
         setting: &'static str,
-        protocol: &'static str,
+        protocol: String,
         wanted: &'static str,
     },
     #[error("set HOOKLINE_KAFKA_SASL_PASSWORD or HOOKLINE_KAFKA_SASL_PASSWORD_FILE, not both")]
@@ -180,13 +169,14 @@ impl KafkaConnection {
     /// Checks the settings, reads the password file and lets librdkafka check every property.
     pub fn resolve(&self) -> Result<KafkaClient, KafkaSettingsError> {
         let protocol = self.kafka_security_protocol;
+        let protocol_name = librdkafka_name(protocol);
         let mut config = ClientConfig::new();
         config
             .set("bootstrap.servers", &self.kafka_brokers)
-            .set("security.protocol", protocol.name());
+            .set("security.protocol", &protocol_name);
         if protocol.uses_sasl() {
             let missing = |missing| KafkaSettingsError::Missing {
-                protocol: protocol.name(),
+                protocol: protocol_name.clone(),
                 missing,
             };
             let mechanism = self
@@ -200,7 +190,7 @@ impl KafkaConnection {
                 missing("HOOKLINE_KAFKA_SASL_PASSWORD or HOOKLINE_KAFKA_SASL_PASSWORD_FILE")
             })?;
             config
-                .set("sasl.mechanism", mechanism.name())
+                .set("sasl.mechanism", librdkafka_name(mechanism))
                 .set("sasl.username", username)
                 .set("sasl.password", password);
         } else {
@@ -225,7 +215,7 @@ impl KafkaConnection {
             if let Some((setting, _)) = sasl_settings.iter().find(|(_, set)| *set) {
                 return Err(KafkaSettingsError::Unused {
                     setting,
-                    protocol: protocol.name(),
+                    protocol: protocol_name.clone(),
                     wanted: "sasl_ssl or sasl_plaintext",
                 });
             }
@@ -234,7 +224,7 @@ impl KafkaConnection {
             if !protocol.uses_tls() {
                 return Err(KafkaSettingsError::Unused {
                     setting: "HOOKLINE_KAFKA_SSL_CA_LOCATION",
-                    protocol: protocol.name(),
+                    protocol: protocol_name.clone(),
                     wanted: "ssl or sasl_ssl",
                 });
             }

@@ -34,10 +34,8 @@ impl LoadResult {
     }
 }
 
-/// The `q` quantile (0..=1) of `values`, zero for none.
-pub fn quantile(values: &[Duration], q: f64) -> Duration {
-    let mut sorted = values.to_vec();
-    sorted.sort_unstable();
+/// The `q` quantile (0..=1) of `sorted`, which must be in ascending order; zero for none.
+pub fn quantile(sorted: &[Duration], q: f64) -> Duration {
     sorted
         .get(((sorted.len().max(1) - 1) as f64 * q).round() as usize)
         .copied()

@@ -521,6 +521,7 @@ struct Tools {
     tansu: PathBuf,
     python: PathBuf,
     clickhouse_front: PathBuf,
+    broker_storage: PathBuf,
     /// Where cargo put the Hookline binaries (the directory of this executable).
     bin_dir: PathBuf,
 }
@@ -558,6 +559,7 @@ impl Tools {
             tansu,
             python,
             clickhouse_front: repo.join("deploy/local/clickhouse_http.py"),
+            broker_storage: repo.join("deploy/local/broker_storage.py"),
             bin_dir,
         };
         for name in ["hookline-ingest", "hookline-consumers"] {
@@ -574,10 +576,10 @@ impl Tools {
     /// Adds the index the broker's sqlite storage lacks (`deploy/local/broker_storage.py`
     /// says why); the broker must have created its tables.
     fn index_broker_storage(&self, broker_dir: &Path) -> anyhow::Result<()> {
-        let script = self.clickhouse_front.with_file_name("broker_storage.py");
+        let script = &self.broker_storage;
         let mut command = Command::new(&self.python);
         command
-            .arg(&script)
+            .arg(script)
             .arg(broker_dir.join("tansu.db"))
             .stdout(Stdio::null())
             .stderr(Stdio::piped());

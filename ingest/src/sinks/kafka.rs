@@ -6,6 +6,9 @@
 //!
 //! librdkafka's periodic statistics (`statistics.interval.ms`) feed the queue-depth gauges
 //! through [`StatsContext`], so a broker that slows down shows before deliveries time out.
+//!
+//! Once a hook is acknowledged, its ids go to the deduplication log ([`DedupLog`]), which
+//! shares the producer.
 
 use std::time::{Duration, Instant};
 

@@ -1,9 +1,9 @@
 //! The consumers' half of `make bench`: records/s from Kafka into ClickHouse against two floors
 //! measured in the same run, and freshness (hook acknowledged → row queryable) at a steady rate.
 //!
-//! - **Consumers**: `HOOKLINE_BENCH_RECORDS` (20,000) new records are produced while the consumers are stopped; they are
-//!   restarted and timed from their first consumed record until every record's `raw_hooks` row
-//!   is written (so the group join is not counted).
+//! - **Consumers**: `HOOKLINE_BENCH_RECORDS` (20,000) new records are produced while the
+//!   consumers are stopped; they are restarted and timed from their first consumed record until
+//!   every record's `raw_hooks` row is written (so the group join is not counted).
 //! - **Floor (i), raw consume**: a plain librdkafka consumer reads every record of the hook
 //!   topics from the beginning, touching each payload.
 //! - **Floor (ii), direct insert**: the same records projected by the consumers' own code and
@@ -34,7 +34,10 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
-use crate::{median, ms, peak_rss_mb, runs, verdict, HookBatches, RawProducer, CONNECTIONS, RUNS};
+use crate::{
+    median, ms, peak_rss_mb, row, runs, table_header, verdict, HookBatches, RawProducer,
+    CONNECTIONS, RUNS,
+};
 
 /// Records per measured consumers run, unless `HOOKLINE_BENCH_RECORDS` says otherwise.
 const DEFAULT_RECORDS: usize = 20_000;
@@ -89,7 +92,8 @@ pub async fn measure(
         insert_runs.push(insert_floor(stack, &hooks, run).await?);
     }
     eprintln!("freshness at {STEADY_RATE} hooks/s");
-    let (fresh, sent) = freshness(stack, batches).await?;
+    let (mut fresh, sent) = freshness(stack, batches).await?;
+    fresh.sort_unstable();
     let rss_mb = peak_rss_mb(stack.consumers.pid().context("consumers are not running")?)?;
     Ok(ConsumersFigures {
         records,
@@ -297,37 +301,50 @@ pub fn render(out: &mut String, f: &ConsumersFigures) {
         "\n## Consumers: records/s from Kafka into ClickHouse\n"
     );
     let _ = writeln!(out, "Each run produces {} new records of the same mix while the consumers are stopped, restarts them, and times them from their first record to the last `raw_hooks` row (every table of the batch is inserted before its offsets are committed). ClickHouse: the local engine behind its HTTP front, uncompressed.\n", f.records);
-    let _ = writeln!(out, "| Measure | Median | Runs |\n| --- | ---: | --- |");
-    let _ = writeln!(
+    table_header(out);
+    row(
         out,
-        "| consumers, records/s | {:.0} | {} |",
-        f.consumers,
-        runs(&f.consumers_runs)
+        "consumers, records/s",
+        format!("{:.0}", f.consumers),
+        runs(&f.consumers_runs),
     );
-    let _ = writeln!(
+    row(
         out,
-        "| floor (i): raw consume of all {} records in the hook topics, records/s | {:.0} | {} |",
-        f.topic_records,
-        f.consume_floor,
-        runs(&f.consume_runs)
+        format!(
+            "floor (i): raw consume of all {} records in the hook topics, records/s",
+            f.topic_records
+        ),
+        format!("{:.0}", f.consume_floor),
+        runs(&f.consume_runs),
     );
-    let _ = writeln!(out, "| floor (ii): the same rows inserted directly (consumers' projection and insert code), records/s | {:.0} | {} |", f.insert_floor, runs(&f.insert_runs));
-    let _ = writeln!(
+    row(
         out,
-        "| **consumers / min(i, ii)** | **{ratio:.2}** | goal ≥ 0.8: {} |",
-        verdict(ratio >= 0.8)
+        "floor (ii): the same rows inserted directly (consumers' projection and insert code), records/s",
+        format!("{:.0}", f.insert_floor),
+        runs(&f.insert_runs),
     );
-    let _ = writeln!(out, "| freshness p50 at {STEADY_RATE:.0} hooks/s (ingest 200 → row queryable), ms | {:.0} | {} of {} hooks seen |", f.fresh_p50_ms, f.fresh_seen, f.fresh_sent);
-    let _ = writeln!(
+    row(
         out,
-        "| freshness p99 at {STEADY_RATE:.0} hooks/s, ms | {:.0} | goal ≤ 2000: {} |",
-        f.fresh_p99_ms,
-        verdict(f.fresh_p99_ms <= 2000.0)
+        "**consumers / min(i, ii)**",
+        format!("**{ratio:.2}**"),
+        format!("goal ≥ 0.8: {}", verdict(ratio >= 0.8)),
     );
-    let _ = writeln!(
+    row(
         out,
-        "| consumers peak RSS, MiB | {:.1} | goal ≤ 256: {} |",
-        f.rss_mb,
-        verdict(f.rss_mb <= 256.0)
+        format!("freshness p50 at {STEADY_RATE:.0} hooks/s (ingest 200 → row queryable), ms"),
+        format!("{:.0}", f.fresh_p50_ms),
+        format!("{} of {} hooks seen", f.fresh_seen, f.fresh_sent),
+    );
+    row(
+        out,
+        format!("freshness p99 at {STEADY_RATE:.0} hooks/s, ms"),
+        format!("{:.0}", f.fresh_p99_ms),
+        format!("goal ≤ 2000: {}", verdict(f.fresh_p99_ms <= 2000.0)),
+    );
+    row(
+        out,
+        "consumers peak RSS, MiB",
+        format!("{:.1}", f.rss_mb),
+        format!("goal ≤ 256: {}", verdict(f.rss_mb <= 256.0)),
     );
 }

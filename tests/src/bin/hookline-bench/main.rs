@@ -426,6 +426,26 @@ pub(crate) fn runs(values: &[f64]) -> String {
         .join(", ")
 }
 
+/// The header of a report table: a measure, its median, and the runs or the goal.
+pub(crate) fn table_header(out: &mut String) {
+    out.push_str("| Measure | Median | Runs |\n| --- | ---: | --- |\n");
+}
+
+/// One row of a report table.
+pub(crate) fn row(
+    out: &mut String,
+    measure: impl std::fmt::Display,
+    median: impl std::fmt::Display,
+    note: impl std::fmt::Display,
+) {
+    let note = note.to_string();
+    let _ = if note.is_empty() {
+        writeln!(out, "| {measure} | {median} | |")
+    } else {
+        writeln!(out, "| {measure} | {median} | {note} |")
+    };
+}
+
 /// Whether a goal is met, as the report says it.
 pub(crate) fn verdict(ok: bool) -> &'static str {
     if ok {
@@ -450,74 +470,93 @@ fn render(r: Report) -> String {
     let _ = writeln!(out, "# Benchmarks\n");
     let _ = writeln!(out, "Written by `make bench` (`{}`). Machine: {cores} cores, {cpu}. Every figure is the median of {RUNS} runs of {} hooks; each floor is measured in the same run on the same machine.\n", r.command, r.hooks_per_run);
     let _ = writeln!(out, "## Ingest: hooks/s with durable acks\n");
-    let _ = writeln!(out, "Load: {CONNECTIONS} concurrent keep-alive connections, a mix of 12 GitLab hook kinds from the fixtures with varied ids (mean body {} bytes), each answered only once durable: acknowledged by Kafka (`acks=all`) or, when Kafka takes longer than `HOOKLINE_KAFKA_ACK_DEADLINE_MS`, fsynced in ingest's spool. Broker: the local Tansu broker with sqlite storage; consumers stopped during the measurement, ingest stopped during the floors'.\n", r.mean_body);
-    let _ = writeln!(out, "| Measure | Median | Runs |\n| --- | ---: | --- |");
-    let _ = writeln!(
-        out,
-        "| ingest, hooks/s | {:.0} | {} |",
-        r.ingest,
-        runs(&r.ingest_runs)
+    let _ = writeln!(out, "Load: {CONNECTIONS} concurrent keep-alive connections, a mix of 12 GitLab hook kinds from the fixtures with varied ids (mean body {} bytes), each answered only once durable: acknowledged by Kafka (`acks=all`) or, when Kafka takes longer than `HOOKLINE_KAFKA_ACK_DEADLINE_MS`, fsynced in ingest's spool. Broker: the local Tansu broker with sqlite storage; consumers stopped during the measurement, ingest stopped during the floors.\n", r.mean_body);
+    table_header(&mut out);
+    row(
+        &mut out,
+        "ingest, hooks/s",
+        format!("{:.0}", r.ingest),
+        runs(&r.ingest_runs),
     );
-    let _ = writeln!(
-        out,
-        "| floor (a): same HTTP load, endpoint only reads the body, req/s | {:.0} | {} |",
-        r.http_floor,
-        runs(&r.http_runs)
+    row(
+        &mut out,
+        "floor (a): same HTTP load, endpoint only reads the body, req/s",
+        format!("{:.0}", r.http_floor),
+        runs(&r.http_runs),
     );
-    let _ = writeln!(out, "| floor (b): raw librdkafka producer, same records, {CONNECTIONS} in flight, records/s | {:.0} | {} |", r.kafka_floor, runs(&r.kafka_runs));
-    let _ = writeln!(
-        out,
-        "| **ingest / min(a, b)** | **{:.2}** | goal ≥ 0.8: {} |",
-        r.ratio,
-        // Hooks answered from the spool do not wait for the broker, so against a broker too
-        // slow for the deadline the ratio says nothing about ingest's overhead.
-        if r.spooled_share > 0.1 {
-            "not comparable: most hooks were answered from the spool (see below)"
-        } else {
-            verdict(r.ratio >= 0.8)
-        }
+    row(
+        &mut out,
+        format!(
+            "floor (b): raw librdkafka producer, same records, {CONNECTIONS} in flight, records/s"
+        ),
+        format!("{:.0}", r.kafka_floor),
+        runs(&r.kafka_runs),
     );
-    let _ = writeln!(
-        out,
-        "| ack latency p50 at {:.0} hooks/s (half the maximum), ms | {:.1} | |",
-        r.half_rate, r.p50
+    row(
+        &mut out,
+        "**ingest / min(a, b)**",
+        format!("**{:.2}**", r.ratio),
+        format!(
+            "goal ≥ 0.8: {}",
+            // Hooks answered from the spool do not wait for the broker, so against a broker
+            // too slow for the deadline the ratio says nothing about ingest's overhead.
+            if r.spooled_share > 0.1 {
+                "not comparable: most hooks were answered from the spool (see below)"
+            } else {
+                verdict(r.ratio >= 0.8)
+            }
+        ),
     );
-    let _ = writeln!(
-        out,
-        "| ack latency p99 at {:.0} hooks/s, ms | {:.1} | goal ≤ 15: {}{} |",
-        r.half_rate,
-        r.p99,
-        verdict(r.p99 <= 15.0),
-        if r.floor_p99 > 15.0 {
-            format!(
-                " (the raw producer alone: {:.1}, see the next line)",
-                r.floor_p99
-            )
-        } else {
-            String::new()
-        }
+    row(
+        &mut out,
+        format!(
+            "ack latency p50 at {:.0} hooks/s (half the maximum), ms",
+            r.half_rate
+        ),
+        format!("{:.1}", r.p50),
+        "",
     );
-    let _ = writeln!(
-        out,
-        "| floor: raw librdkafka producer's ack latency p99 at {:.0} records/s, ms | {:.1} | |",
-        r.half_rate, r.floor_p99
+    let floor_note = if r.floor_p99 > 15.0 {
+        format!(
+            " (the raw producer alone: {:.1}, see the next line)",
+            r.floor_p99
+        )
+    } else {
+        String::new()
+    };
+    row(
+        &mut out,
+        format!("ack latency p99 at {:.0} hooks/s, ms", r.half_rate),
+        format!("{:.1}", r.p99),
+        format!("goal ≤ 15: {}{floor_note}", verdict(r.p99 <= 15.0)),
     );
-    let _ = writeln!(
-        out,
-        "| ingest's ack latency p99 at {:.0} hooks/s with deduplication off (`HOOKLINE_DEDUP_WINDOW_SECS=0`: no deduplication log written or read), ms | {:.1} | |",
-        r.half_rate, r.undeduplicated_p99
+    row(
+        &mut out,
+        format!(
+            "floor: raw librdkafka producer's ack latency p99 at {:.0} records/s, ms",
+            r.half_rate
+        ),
+        format!("{:.1}", r.floor_p99),
+        "",
     );
-    let _ = writeln!(
-        out,
-        "| ingest peak RSS, MiB | {:.1} | goal ≤ 64: {} |",
-        r.rss_mb,
-        verdict(r.rss_mb <= 64.0)
+    row(
+        &mut out,
+        format!("ingest's ack latency p99 at {:.0} hooks/s with deduplication off (`HOOKLINE_DEDUP_WINDOW_SECS=0`: no deduplication log written or read), ms", r.half_rate),
+        format!("{:.1}", r.undeduplicated_p99),
+        "",
     );
-    let _ = writeln!(out, "| failed requests | {} | |", r.failures);
-    let _ = writeln!(
-        out,
-        "| share of the ingest runs' hooks acknowledged from the fsynced spool (Kafka slower than `HOOKLINE_KAFKA_ACK_DEADLINE_MS`) | {:.0} % | |",
-        r.spooled_share * 100.0
+    row(
+        &mut out,
+        "ingest peak RSS, MiB",
+        format!("{:.1}", r.rss_mb),
+        format!("goal ≤ 64: {}", verdict(r.rss_mb <= 64.0)),
+    );
+    row(&mut out, "failed requests", r.failures, "");
+    row(
+        &mut out,
+        "share of the ingest runs' hooks acknowledged from the fsynced spool (Kafka slower than `HOOKLINE_KAFKA_ACK_DEADLINE_MS`)",
+        format!("{:.0} %", r.spooled_share * 100.0),
+        "",
     );
     match &r.consumers {
         Ok(figures) => consumers::render(&mut out, figures),
