@@ -162,7 +162,11 @@ pub struct Config {
     pub kafka_ack_timeout_ms: u64,
 
     /// How long the producer waits to batch records, in milliseconds (librdkafka `linger.ms`).
-    #[arg(long, env = "HOOKLINE_KAFKA_LINGER_MS", default_value_t = 2)]
+    /// GitLab waits for every hook's acknowledgement, so a linger adds to every delivery; under
+    /// load librdkafka still batches the records that queue while its requests are in flight.
+    // Measured against the local broker at 1,280 hooks/s: ack p50 1.4 ms at 0 against 4.0 ms
+    // at 2, p99 no worse, and the same maximum rate.
+    #[arg(long, env = "HOOKLINE_KAFKA_LINGER_MS", default_value_t = 0)]
     pub kafka_linger_ms: u64,
 
     /// Compression of produced batches (librdkafka `compression.type`): none, gzip, snappy, lz4, zstd.

@@ -33,6 +33,9 @@ pub struct StackOptions {
     /// Where the broker, ClickHouse and Prometheus keep their data and every log file;
     /// `None` for a temporary directory removed with the stack.
     pub data_dir: Option<PathBuf>,
+    /// Where the broker keeps its storage instead of `data_dir/broker`: the benchmark puts it
+    /// on a memory-backed file system (see its module documentation).
+    pub broker_dir: Option<PathBuf>,
     /// The ClickHouse database of Hookline's tables.
     pub clickhouse_database: String,
     /// Whether to start Prometheus, scraping both services.
@@ -63,6 +66,7 @@ impl StackOptions {
             token: "test-secret-token".to_owned(),
             ports: Ports::default(),
             data_dir: None,
+            broker_dir: None,
             clickhouse_database: format!("hookline_test_{}_{}", std::process::id(), unique()),
             with_prometheus: false,
             ingest_args: Vec::new(),
@@ -142,7 +146,10 @@ impl Stack {
 
         // Kafka: Tansu with sqlite storage, so data and offsets survive a kill -9.
         let kafka_port = port(options.ports.kafka, "Kafka broker", "HOOKLINE_KAFKA_PORT")?;
-        let broker_dir = data_dir.join("broker");
+        let broker_dir = options
+            .broker_dir
+            .clone()
+            .unwrap_or_else(|| data_dir.join("broker"));
         std::fs::create_dir_all(&broker_dir)?;
         let kafka_url = format!("tcp://127.0.0.1:{kafka_port}");
         let mut command = Command::new(&tools.tansu);

@@ -50,6 +50,7 @@ async fn main() -> anyhow::Result<()> {
             prometheus: port("HOOKLINE_PROMETHEUS_PORT", 9090)?,
         },
         data_dir: Some(data_dir.clone()),
+        broker_dir: None,
         clickhouse_database: std::env::var("HOOKLINE_CLICKHOUSE_DATABASE")
             .unwrap_or_else(|_| "gitlab".to_owned()),
         with_prometheus: true,
