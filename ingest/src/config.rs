@@ -463,8 +463,8 @@ mod tests {
 
     #[test]
     fn secret_files_are_read_and_empty_or_missing_files_refused() {
-        let dir = std::env::temp_dir().join(format!("hookline-config-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let temp = tempfile::tempdir().unwrap();
+        let dir = temp.path();
         let tokens = dir.join("source-tokens");
         std::fs::write(&tokens, "prod:a\nprod:b\n\nstaging:c\n").unwrap();
         let empty = dir.join("empty");
@@ -485,7 +485,6 @@ mod tests {
             message.contains("cannot read HOOKLINE_SIGNING_SECRET_FILE"),
             "{message}"
         );
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -347,9 +347,8 @@ mod tests {
 
     #[test]
     fn sasl_ssl_with_a_password_file_and_extra_properties() {
-        let dir = std::env::temp_dir().join(format!("hookline-kafka-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let file = dir.join("password");
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("password");
         std::fs::write(&file, "s3cret\n").unwrap();
         let connection = parse(&[
             "--kafka-security-protocol=SASL_SSL",
@@ -366,7 +365,6 @@ mod tests {
         assert_eq!(config.get("client.rack"), Some("eu-1a"));
         // Never in debug output.
         assert!(!format!("{connection:?} {client:?}").contains("s3cret"));
-        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]

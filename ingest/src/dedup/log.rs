@@ -2,7 +2,7 @@
 //!
 //! The Kafka sink hands over the ids of every hook Kafka acknowledged ([`DedupLog::append`],
 //! which never waits); a task gathers them for up to [`LINGER`] and writes them as one record
-//! of [`DedupEntry`] lines. One record per few milliseconds rather than one per hook matters
+//! of [`DedupEntry`] lines. One record per [`LINGER`] rather than one per hook matters
 //! for brokers with a cost per record (the local Tansu writes a database row for each) and
 //! costs little propagation delay. Entries are written only after their hook's
 //! acknowledgement, so no replica ever answers "duplicate" for a hook Kafka lacks. An entry

@@ -380,7 +380,8 @@ fn progress(pending: &mut HashMap<(String, i32), i64>, message: &BorrowedMessage
     }
 }
 
-/// The ids and received-at time of a record ingest wrote; `None` for anything else.
+/// The ids and received-at time of every entry in a deduplication log record; lines that are
+/// not entries are skipped.
 fn ids_of<'a>(message: &'a BorrowedMessage<'_>) -> impl Iterator<Item = (HookIds, i64)> + 'a {
     DedupEntry::decode_lines(message.payload().unwrap_or_default()).map(|entry| {
         let ids = HookIds::of(&entry.event_id, entry.delivery_key.as_deref());
