@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use hookline_runtime::kafka::KafkaConnection;
+use hookline_runtime::secret::Secret;
 use hookline_runtime::telemetry::LogFormat;
 
 #[derive(Debug, Clone, Parser)]
@@ -49,14 +50,29 @@ pub struct ClickHouseConfig {
     #[arg(long, env = "HOOKLINE_CLICKHOUSE_USER", default_value = "default")]
     pub clickhouse_user: String,
 
-    /// ClickHouse password.
+    /// ClickHouse password (never logged, nor shown by `Debug`).
     #[arg(
         long,
         env = "HOOKLINE_CLICKHOUSE_PASSWORD",
         default_value = "",
-        hide_env_values = true
+        hide_env_values = true,
+        hide_default_value = true
     )]
-    pub clickhouse_password: String,
+    pub clickhouse_password: Secret,
+
+    /// How long to wait for a TCP (and TLS) connection to ClickHouse, in milliseconds.
+    #[arg(long, env = "HOOKLINE_CLICKHOUSE_CONNECT_TIMEOUT_MS", default_value_t = 5_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub clickhouse_connect_timeout_ms: u64,
+
+    /// How long ClickHouse may take to read each chunk of an insert's rows (and to describe a
+    /// table before an insert), in milliseconds; a server that stops reading counts as down.
+    #[arg(long, env = "HOOKLINE_CLICKHOUSE_SEND_TIMEOUT_MS", default_value_t = 30_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub clickhouse_send_timeout_ms: u64,
+
+    /// How long to wait for ClickHouse's answer once an insert's rows (or a query) are sent,
+    /// in milliseconds; a hung server counts as down and `/readyz` says so.
+    #[arg(long, env = "HOOKLINE_CLICKHOUSE_RECEIVE_TIMEOUT_MS", default_value_t = 60_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub clickhouse_receive_timeout_ms: u64,
 
     /// Compression of insert bodies and query results: lz4 for a real server; none for the
     /// local development engine, which does not speak ClickHouse's compressed block framing.
@@ -72,6 +88,20 @@ pub struct ClickHouseConfig {
     /// Log format on standard error.
     #[arg(long, env = "HOOKLINE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+}
+
+impl ClickHouseConfig {
+    pub fn connect_timeout(&self) -> Duration {
+        Duration::from_millis(self.clickhouse_connect_timeout_ms)
+    }
+
+    /// The insert and query timeouts.
+    pub fn timeouts(&self) -> crate::clickhouse::sink::Timeouts {
+        crate::clickhouse::sink::Timeouts {
+            send: Duration::from_millis(self.clickhouse_send_timeout_ms),
+            receive: Duration::from_millis(self.clickhouse_receive_timeout_ms),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -156,5 +186,30 @@ impl RunConfig {
     /// `None` when the lag measurement is off.
     pub fn kafka_lag_interval(&self) -> Option<Duration> {
         Some(Duration::from_millis(self.kafka_lag_interval_ms)).filter(|d| !d.is_zero())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_never_shows_the_clickhouse_password() {
+        let cli = Cli::try_parse_from([
+            "hookline-consumers",
+            "run",
+            "--clickhouse-password=swordfish",
+        ])
+        .unwrap();
+        let shown = format!("{cli:?}");
+        assert!(!shown.contains("swordfish"), "{shown}");
+        let Command::Run(config) = cli.command else {
+            panic!("not run")
+        };
+        assert_eq!(config.clickhouse.clickhouse_password.expose(), "swordfish");
+        assert_eq!(
+            config.clickhouse.timeouts().receive,
+            Duration::from_secs(60)
+        );
     }
 }

@@ -2,8 +2,18 @@
 //!
 //! A batch closes when it holds `batch_max_records` records or `batch_max_bytes` of bodies, or
 //! `batch_max_wait` after its first record, whichever comes first; ClickHouse prefers a few
-//! large inserts to many small ones. Records that cannot be projected go to the dead-letter
-//! topic and their partition keeps flowing.
+//! large inserts to many small ones.
+//!
+//! # No input stops the loop
+//!
+//! Every record becomes rows or a dead letter, and usually both: a record with Hookline's
+//! headers and a UTF-8 body always gets its `raw_hooks` row (the event store that projections
+//! are rebuilt from), and is dead-lettered as well when its typed rows cannot be made (a
+//! model that does not fit, a panic caught in a projection) or when ClickHouse refuses them
+//! (see [`crate::clickhouse::sink`]). A record without Hookline's headers or with a body that
+//! is not text is only dead-lettered. Dead letters are bounded and retried until Kafka takes
+//! them ([`crate::dead_letter`]), so neither a hostile payload nor a letter Kafka refuses can
+//! make the consumers exit and meet the same record again after a restart.
 //!
 //! # Delivery guarantees
 //!
@@ -11,7 +21,7 @@
 //!
 //! - Offsets are committed, synchronously, only after the whole batch is in ClickHouse (see
 //!   [`crate::clickhouse::sink`]), and a dead-lettered record only after Kafka acknowledged its
-//!   copy (copies are queued as the batch fills and all awaited before the commit). A crash
+//!   letter (letters are queued as the batch fills and all awaited before the commit). A crash
 //!   at any point, `kill -9` included, means the records after the last commit are read and
 //!   inserted again, never skipped.
 //! - Inserting a record again is harmless: every table collapses repeats on a key from the
@@ -55,9 +65,9 @@ use rdkafka::message::{BorrowedMessage, Headers, Message};
 use rdkafka::{Offset, TopicPartitionList};
 
 use crate::clickhouse::sink::ClickHouseSink;
-use crate::dead_letter::{DeadLetters, PendingCopies};
+use crate::dead_letter::{DeadLetters, Letter, PendingLetters};
 use crate::group::{GroupConsumer, Partition};
-use crate::projection::{Batch, HookMessage};
+use crate::projection::{Added, Batch, HookMessage};
 use crate::prometheus::ConsumerMetrics;
 
 /// When a batch is flushed.
@@ -66,13 +76,6 @@ pub struct BatchLimits {
     pub max_records: u64,
     pub max_bytes: u64,
     pub max_wait: Duration,
-}
-
-/// The consume loop could not go on.
-#[derive(Debug, thiserror::Error)]
-pub enum ConsumeError {
-    #[error("cannot write to the dead-letter topic: {0}; the record is not committed and will be read again")]
-    DeadLetter(#[source] KafkaError),
 }
 
 pub struct Consumer {
@@ -87,33 +90,49 @@ pub struct Consumer {
 type Positions = BTreeMap<Partition, i64>;
 
 impl Consumer {
-    /// Consumes until `shutdown` is cancelled, then flushes and commits what it holds.
-    pub async fn run(&self, shutdown: CancellationToken) -> Result<(), ConsumeError> {
+    /// Consumes until `shutdown` is cancelled, then flushes and commits what it holds. A
+    /// batch interrupted by the shutdown before ClickHouse or the dead-letter topic took it is
+    /// not committed and is read again by whoever owns its partitions next.
+    pub async fn run(&self, shutdown: CancellationToken) {
         loop {
             let mut batch = Batch::default();
             let mut positions = Positions::new();
-            let mut copies = PendingCopies::default();
+            let mut letters = PendingLetters::default();
             let stopping = self
-                .fill(&mut batch, &mut positions, &mut copies, &shutdown)
-                .await?;
+                .fill(&mut batch, &mut positions, &mut letters, &shutdown)
+                .await;
             if !positions.is_empty() {
                 if !batch.is_empty() {
-                    if self.sink.write(&batch, &shutdown).await.is_err() {
+                    let Ok(written) = self.sink.write(&batch, &shutdown).await else {
                         tracing::info!(
                             "stopped before the batch was written; it will be read again"
                         );
-                        return Ok(());
+                        return;
+                    };
+                    for rejected in written.rejected {
+                        let row = &batch.raw_hooks[rejected.record];
+                        tracing::warn!(
+                            topic = %row.topic,
+                            partition = row.partition,
+                            offset = row.offset,
+                            raw_kept = rejected.raw_kept,
+                            reason = %rejected.reason,
+                            "ClickHouse refuses this record's rows; it goes to the dead-letter topic"
+                        );
+                        letters.push(Letter::of_raw_row(row, &rejected.reason));
                     }
-                    self.metrics
-                        .batch_records
-                        .observe(batch.raw_hooks.len() as f64);
+                    self.metrics.batch_records.observe(batch.len() as f64);
                 }
-                let dead_lettered = copies.len() as u64;
-                copies
-                    .acknowledged()
-                    .await
-                    .map_err(ConsumeError::DeadLetter)?;
-                self.metrics.dead_letters_total.inc_by(dead_lettered);
+                let Ok(delivered) = letters.delivered(&self.dead_letters, &shutdown).await else {
+                    tracing::info!(
+                        "stopped before every dead letter was written; the batch will be read again"
+                    );
+                    return;
+                };
+                self.metrics.dead_letters_total.inc_by(delivered.letters);
+                self.metrics
+                    .dead_letter_pointers_total
+                    .inc_by(delivered.pointers);
                 // No rebalance completes during the insert (nothing polls), but one may have
                 // run inside the last `recv`.
                 self.kafka.context().forget_revoked(&mut positions);
@@ -123,7 +142,7 @@ impl Consumer {
                 }
             }
             if stopping {
-                return Ok(());
+                return;
             }
         }
     }
@@ -133,9 +152,9 @@ impl Consumer {
         &self,
         batch: &mut Batch,
         positions: &mut Positions,
-        copies: &mut PendingCopies,
+        letters: &mut PendingLetters,
         shutdown: &CancellationToken,
-    ) -> Result<bool, ConsumeError> {
+    ) -> bool {
         let mut records = 0u64;
         let mut bytes = 0u64;
         let mut deadline: Option<Instant> = None;
@@ -144,11 +163,11 @@ impl Consumer {
                 d.saturating_duration_since(Instant::now())
             });
             let received = tokio::select! {
-                _ = shutdown.cancelled() => return Ok(true),
+                _ = shutdown.cancelled() => return true,
                 received = tokio::time::timeout(wait, self.kafka.recv()) => received,
             };
             let message = match received {
-                Err(_elapsed) => return Ok(false),
+                Err(_elapsed) => return false,
                 Ok(Err(error)) => {
                     tracing::warn!(%error, "Kafka consumer error; continuing");
                     continue;
@@ -164,42 +183,36 @@ impl Consumer {
                 .records_consumed_total
                 .with_label_values(&[message.topic()])
                 .inc();
-            self.take(&message, batch, copies)?;
+            self.take(&message, batch, letters);
             positions.insert(
                 (message.topic().to_owned(), message.partition()),
                 message.offset() + 1,
             );
             if records >= self.limits.max_records || bytes >= self.limits.max_bytes {
-                return Ok(false);
+                return false;
             }
         }
     }
 
-    /// Adds one record to the batch, or sends it to the dead-letter topic.
-    fn take(
-        &self,
-        message: &BorrowedMessage<'_>,
-        batch: &mut Batch,
-        copies: &mut PendingCopies,
-    ) -> Result<(), ConsumeError> {
-        let projected = decode(message)
-            .map_err(|error| error.to_string())
-            .and_then(|hook| batch.add(&hook).map_err(|error| error.to_string()));
-        if let Err(reason) = projected {
-            tracing::warn!(
-                topic = message.topic(),
-                partition = message.partition(),
-                offset = message.offset(),
-                %reason,
-                "record sent to the dead-letter topic"
-            );
-            let copy = self
-                .dead_letters
-                .queue(message, &reason)
-                .map_err(ConsumeError::DeadLetter)?;
-            copies.push(copy);
-        }
-        Ok(())
+    /// Adds one record to the batch, and queues its dead letter when a table cannot take it.
+    fn take(&self, message: &BorrowedMessage<'_>, batch: &mut Batch, letters: &mut PendingLetters) {
+        let reason = match decode(message) {
+            Err(error) => error.to_string(),
+            Ok(hook) => match batch.add(&hook) {
+                Ok(Added::Complete) => return,
+                Ok(Added::RawOnly(error)) => format!("kept in raw_hooks only: {error}"),
+                Err(error) => error.to_string(),
+            },
+        };
+        let letter = Letter::of_message(message, &reason);
+        tracing::warn!(
+            topic = message.topic(),
+            partition = message.partition(),
+            offset = message.offset(),
+            reason = %String::from_utf8_lossy(letter.reason().unwrap_or_default()),
+            "record sent to the dead-letter topic"
+        );
+        self.dead_letters.queue(letter, letters);
     }
 
     fn commit(&self, positions: &Positions) -> Result<(), KafkaError> {

@@ -22,8 +22,12 @@ use prometheus::Registry;
 use rdkafka::consumer::Consumer as _;
 use rdkafka::util::Timeout;
 
-/// How often `/readyz` re-checks that Kafka answers.
+/// How often `/readyz` re-checks that Kafka and ClickHouse answer.
 const READINESS_INTERVAL: Duration = Duration::from_secs(5);
+
+/// The dead-letter producer's `message.max.bytes`: above ingest's default body limit (25 MiB)
+/// plus headers, so that a full copy of any hook fits where the topic takes it.
+const DEAD_LETTER_MAX_BYTES: usize = 26 * 1024 * 1024 + 64 * 1024;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -118,14 +122,23 @@ async fn run(config: RunConfig) -> anyhow::Result<()> {
         ));
     }
 
+    let clickhouse_client = clickhouse::client(&config.clickhouse);
+    tokio::spawn(clickhouse::watch_reachable(
+        clickhouse_client.clone(),
+        config.clickhouse.timeouts().receive,
+        readiness.clone(),
+        READINESS_INTERVAL,
+        shutdown.clone(),
+    ));
     let consumer = Consumer {
         kafka,
         sink: ClickHouseSink::new(
-            clickhouse::client(&config.clickhouse),
+            clickhouse_client,
+            config.clickhouse.timeouts(),
             metrics.clone(),
             readiness.clone(),
         ),
-        dead_letters: DeadLetters::new(&kafka_client, topics.dead_letter())
+        dead_letters: DeadLetters::new(&kafka_client, topics.dead_letter(), DEAD_LETTER_MAX_BYTES)
             .context("cannot create the dead-letter producer")?,
         metrics,
         limits: BatchLimits {
@@ -135,10 +148,9 @@ async fn run(config: RunConfig) -> anyhow::Result<()> {
         },
     };
     tracing::info!(topics = ?family_topics, group = %config.consumer_group, "consuming");
-    let result = consumer.run(shutdown.clone()).await;
+    consumer.run(shutdown.clone()).await;
     shutdown.cancel();
     admin_task.await.context("admin listener panicked")??;
-    result?;
     tracing::info!("consumers stopped");
     Ok(())
 }

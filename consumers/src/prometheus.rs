@@ -12,10 +12,16 @@ pub struct ConsumerMetrics {
     pub records_consumed_total: IntCounterVec,
     /// Rows inserted into ClickHouse, by table.
     pub rows_written_total: IntCounterVec,
-    /// Records sent to the dead-letter topic because no table could take them.
+    /// Letters written to the dead-letter topic: records no table could take in full.
     pub dead_letters_total: IntCounter,
+    /// Of those, pointers standing for copies Kafka refused (too large): the body is only in
+    /// the original topic and, when readable, in `raw_hooks`.
+    pub dead_letter_pointers_total: IntCounter,
     /// Failed ClickHouse inserts (each is retried until it succeeds).
     pub clickhouse_errors_total: IntCounter,
+    /// Records whose rows ClickHouse refused while it took others: isolated by splitting the
+    /// batch and dead-lettered (see `clickhouse::sink`).
+    pub clickhouse_rejected_records_total: IntCounter,
     /// Records per flushed batch.
     pub batch_records: Histogram,
     /// Time to insert one batch into every table.
@@ -45,9 +51,17 @@ impl ConsumerMetrics {
                 "hookline_consumers_dead_letters_total",
                 "Records sent to the dead-letter topic because no table could take them.",
             )?,
+            dead_letter_pointers_total: IntCounter::new(
+                "hookline_consumers_dead_letter_pointers_total",
+                "Dead letters written as a pointer (origin and reason, no body) because Kafka refused the full copy.",
+            )?,
             clickhouse_errors_total: IntCounter::new(
                 "hookline_consumers_clickhouse_errors_total",
-                "Failed ClickHouse inserts; each batch is retried until it succeeds.",
+                "Failed ClickHouse insert attempts; each batch is retried until ClickHouse takes it.",
+            )?,
+            clickhouse_rejected_records_total: IntCounter::new(
+                "hookline_consumers_clickhouse_rejected_records_total",
+                "Records whose rows ClickHouse refused while it took the rest of their batch; each was dead-lettered.",
             )?,
             batch_records: Histogram::with_opts(
                 HistogramOpts::new(
@@ -75,7 +89,9 @@ impl ConsumerMetrics {
         registry.register(Box::new(metrics.records_consumed_total.clone()))?;
         registry.register(Box::new(metrics.rows_written_total.clone()))?;
         registry.register(Box::new(metrics.dead_letters_total.clone()))?;
+        registry.register(Box::new(metrics.dead_letter_pointers_total.clone()))?;
         registry.register(Box::new(metrics.clickhouse_errors_total.clone()))?;
+        registry.register(Box::new(metrics.clickhouse_rejected_records_total.clone()))?;
         registry.register(Box::new(metrics.batch_records.clone()))?;
         registry.register(Box::new(metrics.insert_seconds.clone()))?;
         registry.register(Box::new(metrics.lag_records.clone()))?;

@@ -208,6 +208,8 @@ async fn accept<S: HookSink>(
             }
         }
     };
+    // Dropping the claim forgets the ids: on a failed write, and also when this request is
+    // dropped while the write is pending (the client hung up), so a resend is accepted.
     state
         .sink
         .write(HookRecord {
@@ -220,11 +222,11 @@ async fn accept<S: HookSink>(
         .await
         .map_err(|error| {
             tracing::error!(event_id = %accepted.event_id, %error, "hook not stored");
-            if let Some(claim) = claim {
-                state.dedup.release(claim);
-            }
             IngestError::Unavailable(error.to_string())
         })?;
+    if let Some(claim) = claim {
+        claim.keep();
+    }
     state
         .metrics
         .ack_seconds
@@ -376,15 +378,19 @@ mod dedup_tests {
     use crate::dedup::{DedupConfig, DedupMetrics};
     use crate::sinks::SinkError;
 
-    /// Counts writes; fails the first one when asked to.
+    /// Counts writes; fails the first one, or never finishes it, when asked to.
     #[derive(Default)]
     struct Sink {
         writes: AtomicUsize,
         fail_next: AtomicBool,
+        stall_next: AtomicBool,
     }
 
     impl HookSink for Sink {
         async fn write(&self, _record: HookRecord) -> Result<(), SinkError> {
+            if self.stall_next.swap(false, Ordering::SeqCst) {
+                std::future::pending::<()>().await;
+            }
             tokio::time::sleep(Duration::from_millis(20)).await;
             if self.fail_next.swap(false, Ordering::SeqCst) {
                 return Err(SinkError::NotAcknowledged("broker down".into()));
@@ -395,7 +401,10 @@ mod dedup_tests {
     }
 
     fn state() -> AppState<Sink> {
-        let registry = Registry::new();
+        state_with(&Registry::new())
+    }
+
+    fn state_with(registry: &Registry) -> AppState<Sink> {
         let token = TokenVerifier::new("HOOKLINE_GITLAB_TOKEN", ["t"]).unwrap();
         let config = DedupConfig {
             dedup_window_secs: 60,
@@ -413,10 +422,10 @@ mod dedup_tests {
             max_body_bytes: 1024,
             body_read_timeout: Duration::from_secs(1),
             admission: Semaphore::new(8),
-            metrics: IngestMetrics::register(&registry).unwrap(),
+            metrics: IngestMetrics::register(registry).unwrap(),
             dedup: Arc::new(Dedup::new(
                 &config,
-                DedupMetrics::register(&registry).unwrap(),
+                DedupMetrics::register(registry).unwrap(),
             )),
         }
     }
@@ -454,6 +463,31 @@ mod dedup_tests {
             (again.status, again.reason),
             ("duplicate", Some("delivery_key"))
         );
+        assert_eq!(state.sink.writes.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn a_request_dropped_while_its_write_is_pending_leaves_no_claim() {
+        let registry = Registry::new();
+        let state = state_with(&registry);
+        let window_ids = || {
+            registry
+                .gather()
+                .iter()
+                .find(|family| family.name() == "hookline_ingest_dedup_window_ids")
+                .map(|family| family.get_metric()[0].get_gauge().get_value())
+        };
+        state.sink.stall_next.store(true, Ordering::SeqCst);
+        {
+            let mut request = std::pin::pin!(post(&state, "k"));
+            // One poll takes the request to its pending write, holding the claim…
+            assert!(futures::poll!(&mut request).is_pending());
+            assert_eq!(window_ids(), Some(2.0));
+            // …then the client hangs up (GitLab gives up after 10 s): the request is dropped.
+        }
+        assert_eq!(window_ids(), Some(0.0));
+        // GitLab's "Resend" is accepted and written, not answered `duplicate`.
+        assert_eq!(post(&state, "k").await.unwrap().status, "accepted");
         assert_eq!(state.sink.writes.load(Ordering::SeqCst), 1);
     }
 }

@@ -16,6 +16,13 @@
 //! returns the instant normalised to UTC. A timestamp without any zone designator is rejected:
 //! its instant would be a guess.
 //!
+//! **Range.** Only instants from [`EARLIEST`] to [`LATEST`] are accepted: the range ClickHouse's
+//! `DateTime64` stores. A well-formed timestamp outside it (`9999-12-31T23:30:00-01:00` is
+//! year 10000 in UTC; `0001-01-01T00:00:00Z`) is [`TimestampError::OutOfRange`]. Some of these
+//! fields are set by whoever pushes a commit, so such a value is data, not a sign that GitLab
+//! changed its format: the [`option`] helper reads it as "unknown" (`None`) rather than failing
+//! the whole hook, while a timestamp in no known form stays an error.
+//!
 //! For payload models, [`option`] is a serde helper for `Option<OffsetDateTime>` fields:
 //!
 //! ```
@@ -44,26 +51,56 @@ pub const ACCEPTED_FORMS: &str = "\"2016-08-12 15:23:28 UTC\", \"2021-04-28T21:5
 /// How much of a rejected input the error message quotes.
 const QUOTED_INPUT_MAX_CHARS: usize = 64;
 
-/// A string that is none of the timestamp forms GitLab sends.
+/// The earliest instant accepted: the start of ClickHouse's `DateTime64` range.
+pub const EARLIEST: OffsetDateTime = time::macros::datetime!(1900-01-01 00:00:00 UTC);
+
+/// The latest instant accepted: the end of ClickHouse's `DateTime64` range.
+pub const LATEST: OffsetDateTime = time::macros::datetime!(2299-12-31 23:59:59.999 UTC);
+
+/// A string that is not a timestamp Hookline can use.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid GitLab timestamp {input:?}: expected {}", ACCEPTED_FORMS)]
-pub struct TimestampError {
-    /// The rejected input, cut to its first 64 characters (followed by `…`) if longer.
-    input: String,
+pub enum TimestampError {
+    /// None of the forms GitLab sends.
+    #[error("invalid GitLab timestamp {input:?}: expected {}", ACCEPTED_FORMS)]
+    Invalid {
+        /// The rejected input, cut to its first 64 characters (followed by `…`) if longer.
+        input: String,
+    },
+    /// A well-formed timestamp whose instant lies outside [`EARLIEST`]..=[`LATEST`].
+    #[error("GitLab timestamp {input:?} is outside the years 1900 to 2299 that ClickHouse stores")]
+    OutOfRange {
+        /// The rejected input, cut like [`TimestampError::Invalid`]'s.
+        input: String,
+    },
 }
 
 impl TimestampError {
-    fn new(input: &str) -> Self {
-        let input = match input.char_indices().nth(QUOTED_INPUT_MAX_CHARS) {
-            Some((cut, _)) => format!("{}…", &input[..cut]),
-            None => input.to_owned(),
-        };
-        TimestampError { input }
+    fn invalid(input: &str) -> Self {
+        Self::Invalid {
+            input: quoted(input),
+        }
+    }
+
+    fn out_of_range(input: &str) -> Self {
+        Self::OutOfRange {
+            input: quoted(input),
+        }
     }
 
     /// The rejected input (cut to its first 64 characters if longer).
     pub fn input(&self) -> &str {
-        &self.input
+        match self {
+            Self::Invalid { input } | Self::OutOfRange { input } => input,
+        }
+    }
+}
+
+/// `input` cut to its first [`QUOTED_INPUT_MAX_CHARS`] characters, so that an error message
+/// quoting a hostile value stays small.
+fn quoted(input: &str) -> String {
+    match input.char_indices().nth(QUOTED_INPUT_MAX_CHARS) {
+        Some((cut, _)) => format!("{}…", &input[..cut]),
+        None => input.to_owned(),
     }
 }
 
@@ -84,10 +121,12 @@ const ISO_COMPACT_OFFSET: &[BorrowedFormatItem<'static>] = format_description!(
      [offset_hour sign:mandatory][offset_minute]"
 );
 
-/// Parses any timestamp form GitLab sends (see the [module docs](self)) into a UTC instant.
+/// Parses any timestamp form GitLab sends (see the [module docs](self)) into a UTC instant
+/// between [`EARLIEST`] and [`LATEST`].
 ///
 /// Leading and trailing whitespace is ignored; an empty string is an error (the [`option`]
-/// helper is the place where an empty string means "no timestamp").
+/// helper is the place where an empty string means "no timestamp"). Never panics: an offset
+/// that would carry the instant past what `time` represents is [`TimestampError::OutOfRange`].
 pub fn parse_gitlab_time(s: &str) -> Result<OffsetDateTime, TimestampError> {
     let trimmed = s.trim();
     let parsed = if trimmed.ends_with(" UTC") {
@@ -100,9 +139,17 @@ pub fn parse_gitlab_time(s: &str) -> Result<OffsetDateTime, TimestampError> {
             .or_else(|_| OffsetDateTime::parse(trimmed, ISO_COMPACT_OFFSET))
             .ok()
     };
+    let parsed = parsed.ok_or_else(|| TimestampError::invalid(s))?;
     parsed
-        .map(|t| t.to_offset(UtcOffset::UTC))
-        .ok_or_else(|| TimestampError::new(s))
+        .checked_to_offset(UtcOffset::UTC)
+        .filter(|utc| (EARLIEST..=LATEST).contains(utc))
+        .ok_or_else(|| TimestampError::out_of_range(s))
+}
+
+/// `time` moved into [`EARLIEST`]..=[`LATEST`]: for instants that do not come from a payload
+/// (a record header's receive time) but must still fit a ClickHouse column.
+pub fn clamp_to_range(time: OffsetDateTime) -> OffsetDateTime {
+    time.clamp(EARLIEST, LATEST)
 }
 
 /// Serde helper for `Option<OffsetDateTime>` fields holding a GitLab timestamp:
@@ -110,6 +157,9 @@ pub fn parse_gitlab_time(s: &str) -> Result<OffsetDateTime, TimestampError> {
 ///
 /// - `null`, a missing field (with `#[serde(default)]`) and `""` deserialize to `None`;
 /// - any form [`parse_gitlab_time`] accepts deserializes to `Some` instant in UTC;
+/// - a well-formed timestamp outside the range ([`TimestampError::OutOfRange`]) is `None`:
+///   unknown, since pushers set some of these fields and one absurd value must not cost the
+///   hook its rows (see the [module docs](self));
 /// - anything else is an error naming the input and the accepted forms.
 ///
 /// Serialization writes RFC 3339 (`2016-08-12T15:23:28Z`) or `null`.
@@ -172,7 +222,11 @@ pub mod option {
             if s.trim().is_empty() {
                 return Ok(None);
             }
-            parse_gitlab_time(s).map(Some).map_err(E::custom)
+            match parse_gitlab_time(s) {
+                Ok(time) => Ok(Some(time)),
+                Err(TimestampError::OutOfRange { .. }) => Ok(None),
+                Err(error) => Err(E::custom(error)),
+            }
         }
     }
 }
@@ -288,6 +342,56 @@ mod tests {
             let err = parse_gitlab_time(bad).unwrap_err();
             assert_eq!(err.input(), bad);
         }
+    }
+
+    #[test]
+    fn instants_beyond_clickhouse_range_are_out_of_range_not_a_panic() {
+        // Year 10000 once normalised to UTC: converting it used to panic.
+        for edge in [
+            "9999-12-31T23:30:00-01:00",
+            "9999-12-31 23:59:59 -14:00",
+            "9999-12-31T23:59:59.999999999-23:59",
+            "2300-01-01T00:00:00Z",
+            "1899-12-31 23:59:59 UTC",
+            "0000-01-01T00:00:00+14:00",
+        ] {
+            let error = parse_gitlab_time(edge).unwrap_err();
+            assert!(
+                matches!(error, TimestampError::OutOfRange { .. }),
+                "{edge}: {error}"
+            );
+            assert!(error.to_string().contains("outside the years"), "{error}");
+        }
+        assert_eq!(
+            parse_gitlab_time("2299-12-31T23:59:59Z").unwrap(),
+            datetime!(2299-12-31 23:59:59 UTC)
+        );
+        assert_eq!(
+            parse_gitlab_time("1900-01-01 00:00:00 UTC").unwrap(),
+            EARLIEST
+        );
+    }
+
+    #[test]
+    fn option_helper_reads_out_of_range_instants_as_unknown() {
+        assert_eq!(
+            holder(r#"{"at": "9999-12-31T23:30:00-01:00"}"#).unwrap().at,
+            None
+        );
+        assert_eq!(
+            holder(r#"{"at": "1000-01-01 00:00:00 UTC"}"#).unwrap().at,
+            None
+        );
+    }
+
+    #[test]
+    fn clamping_keeps_header_times_storable() {
+        assert_eq!(
+            clamp_to_range(OffsetDateTime::UNIX_EPOCH),
+            OffsetDateTime::UNIX_EPOCH
+        );
+        assert_eq!(clamp_to_range(datetime!(9999-01-01 00:00 UTC)), LATEST);
+        assert_eq!(clamp_to_range(datetime!(1000-01-01 00:00 UTC)), EARLIEST);
     }
 
     #[test]

@@ -7,6 +7,8 @@
 //! test, each with its own bodies, so the counts they check do not interfere.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -31,7 +33,7 @@ const STRICT_KEY: &[u8] = b"signing-key-of-source-strict";
 const MAX_BODY: usize = 64 * 1024;
 /// Short deadlines so the slow-client cases finish quickly.
 const HEADER_TIMEOUT: Duration = Duration::from_millis(1000);
-const BODY_TIMEOUT: Duration = Duration::from_millis(2000);
+const BODY_TIMEOUT: Duration = Duration::from_millis(5000);
 
 fn whsec(key: &[u8]) -> String {
     format!("whsec_{}", BASE64.encode(key))
@@ -387,9 +389,12 @@ async fn unreadable_bodies_are_dead_lettered(stack: &Stack) {
 }
 
 /// What a raw TCP client got back, and how long the server took to end the exchange.
+#[derive(Debug)]
 struct Exchange {
     response: String,
-    elapsed: Duration,
+    /// Whether the server ended the exchange: the connection closed before the client had
+    /// sent every part.
+    closed_by_server: bool,
 }
 
 /// Sends `head` then each of `parts`, pausing `pause` between parts (load generation, not
@@ -402,7 +407,8 @@ async fn raw_exchange(
 ) -> Exchange {
     let stream = TcpStream::connect(addr).await.expect("connect to ingest");
     let (mut reader, mut writer) = stream.into_split();
-    let started = Instant::now();
+    let all_sent = Arc::new(AtomicBool::new(false));
+    let sent = all_sent.clone();
     let writing = tokio::spawn(async move {
         if writer.write_all(head.as_bytes()).await.is_err() {
             return;
@@ -416,6 +422,7 @@ async fn raw_exchange(
                 return;
             }
         }
+        sent.store(true, Ordering::SeqCst);
     });
     let mut response = Vec::new();
     let mut buffer = [0u8; 4096];
@@ -428,7 +435,7 @@ async fn raw_exchange(
         }
     })
     .await;
-    let elapsed = started.elapsed();
+    let closed_by_server = !all_sent.load(Ordering::SeqCst);
     writing.abort();
     assert!(
         read.is_ok(),
@@ -436,7 +443,7 @@ async fn raw_exchange(
     );
     Exchange {
         response: String::from_utf8_lossy(&response).into_owned(),
-        elapsed,
+        closed_by_server,
     }
 }
 
@@ -515,16 +522,13 @@ async fn slow_clients(stack: &Stack) {
         Duration::from_millis(50),
     )
     .await;
+    // Behaviour, not a timing boundary: the server hung up before the client had sent its
+    // headers (the trickle would take several times the deadline), without answering.
     assert!(
-        exchange.elapsed < trickle_time && exchange.elapsed >= HEADER_TIMEOUT,
-        "closed after {:?}; the headers take {trickle_time:?}",
-        exchange.elapsed
+        exchange.closed_by_server,
+        "the connection stayed open until the client had sent its headers ({trickle_time:?}): {exchange:?}"
     );
-    assert!(
-        !exchange.response.contains(" 200 "),
-        "{}",
-        exchange.response
-    );
+    assert!(exchange.response.is_empty(), "{}", exchange.response);
 
     // Body: complete headers, then one byte every 100 ms of a 100-byte body: 408. While it
     // holds the only slot, another delivery gets 503 at once instead of waiting.
@@ -537,17 +541,24 @@ async fn slow_clients(stack: &Stack) {
         Duration::from_millis(100),
     ));
     ingest_metric_reaches(stack, "hookline_ingest_requests_in_flight", |n| n == 1.0).await;
-    let started = Instant::now();
     let over_limit = Post::new("", "Push Hook", &push(3)).token(&stack.token);
     assert_error(
         over_limit.send(stack).await,
         (503, "overloaded"),
         "over the limit",
     );
+    // Refused at once, not queued: the slow delivery still holds the only slot.
     assert!(
-        started.elapsed() < BODY_TIMEOUT,
-        "503 took {:?}",
-        started.elapsed()
+        !slow.is_finished(),
+        "the slow delivery ended before the 503"
+    );
+    assert_eq!(
+        metric(
+            &stack.ingest_admin_url,
+            "hookline_ingest_requests_in_flight"
+        )
+        .await,
+        Some(1.0)
     );
     let exchange = slow.await.expect("the slow client");
     assert!(
@@ -555,11 +566,8 @@ async fn slow_clients(stack: &Stack) {
         "{}",
         exchange.response
     );
-    assert!(
-        exchange.elapsed < Duration::from_secs(8),
-        "{:?}",
-        exchange.elapsed
-    );
+    // Cut off at the body deadline, long before the 100 bytes would have arrived.
+    assert!(exchange.closed_by_server, "{exchange:?}");
     let timeouts = metric(
         &stack.ingest_admin_url,
         r#"hookline_ingest_requests_total{family="push",outcome="timeout"}"#,

@@ -9,6 +9,7 @@ use hookline_schemas::migrations::{Migration, MIGRATIONS};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use super::bounded;
 use crate::config::ClickHouseConfig;
 
 /// The migrations could not be applied.
@@ -71,26 +72,28 @@ pub async fn run(config: &ClickHouseConfig) -> Result<Vec<u32>, MigrateError> {
         url: config.clickhouse_url.clone(),
         source,
     };
-    super::server_client(config)
-        .query(&format!("CREATE DATABASE IF NOT EXISTS {database}"))
-        .execute()
+    let timeout = config.timeouts().receive;
+    let server = super::server_client(config);
+    let create = format!("CREATE DATABASE IF NOT EXISTS {database}");
+    bounded(timeout, server.query(&create).execute())
         .await
         .map_err(unreachable)?;
     let client = super::client(config);
-    client
-        .query(MIGRATIONS_TABLE)
-        .execute()
+    bounded(timeout, client.query(MIGRATIONS_TABLE).execute())
         .await
         .map_err(unreachable)?;
-    let applied: Vec<u32> = client
-        .query("SELECT version FROM hookline_migrations FINAL")
-        .fetch_all()
-        .await
-        .map_err(unreachable)?;
+    let applied: Vec<u32> = bounded(
+        timeout,
+        client
+            .query("SELECT version FROM hookline_migrations FINAL")
+            .fetch_all(),
+    )
+    .await
+    .map_err(unreachable)?;
 
     let mut newly_applied = Vec::new();
     for migration in MIGRATIONS.iter().filter(|m| !applied.contains(&m.version)) {
-        apply(&client, migration).await?;
+        apply(&client, migration, timeout).await?;
         newly_applied.push(migration.version);
         tracing::info!(
             version = migration.version,
@@ -99,25 +102,34 @@ pub async fn run(config: &ClickHouseConfig) -> Result<Vec<u32>, MigrateError> {
         );
     }
     let days = config.raw_hooks_ttl_days;
-    super::retention::apply(&client, database, days)
+    bounded(timeout, super::retention::apply(&client, database, days))
         .await
         .map_err(|source| MigrateError::Retention { days, source })?;
     Ok(newly_applied)
 }
 
-async fn apply(client: &clickhouse::Client, migration: &Migration) -> Result<(), MigrateError> {
+async fn apply(
+    client: &clickhouse::Client,
+    migration: &Migration,
+    timeout: std::time::Duration,
+) -> Result<(), MigrateError> {
     let failed = |source| MigrateError::Statement {
         version: migration.version,
         name: migration.name,
         source,
     };
     for statement in migration.statements() {
-        client.query(&statement).execute().await.map_err(failed)?;
+        bounded(timeout, client.query(&statement).execute())
+            .await
+            .map_err(failed)?;
     }
-    let mut insert = client
-        .insert::<AppliedMigration>("hookline_migrations")
-        .await
-        .map_err(failed)?;
+    let mut insert = bounded(
+        timeout,
+        client.insert::<AppliedMigration>("hookline_migrations"),
+    )
+    .await
+    .map_err(failed)?
+    .with_timeouts(Some(timeout), Some(timeout));
     insert
         .write(&AppliedMigration {
             version: migration.version,

@@ -1,25 +1,60 @@
-//! Inserting a batch into every table, retrying until ClickHouse takes it.
+//! Inserting a batch into every table: retried while ClickHouse is away, split when it refuses.
 //!
-//! A batch is inserted table by table. When any insert fails the whole batch is retried with
-//! exponential backoff; tables that had already taken it receive the same rows again, which
-//! their engines collapse. Offsets are committed only after this returns `Ok`, so a batch is
-//! never skipped, and a crash at any point means redelivery, never loss.
+//! A batch is inserted table by table. Offsets are committed only after [`ClickHouseSink::write`]
+//! returns, so a batch is never skipped, and a crash at any point means redelivery, never loss;
+//! tables that had already taken rows receive them again, which their engines collapse.
+//!
+//! **Two kinds of failure.** ClickHouse may *not answer* (down, unreachable, hung: every
+//! request has connect, send and receive timeouts, see [`Timeouts`]), or it may *refuse* the
+//! insert with an error of its own (a row it cannot store, more partitions in one insert than
+//! `max_partitions_per_insert_block` allows, but also memory pressure or a full disk). When it
+//! does not answer, the whole batch is retried with exponential backoff for as long as it
+//! takes, and `/readyz` says so (`clickhouse_inserts`).
+//!
+//! When it refuses, the batch is split in halves, recursively, and each half inserted: a batch
+//! refused for its size or its partition count goes in piece by piece. A single record still
+//! refused is tried [`REFUSALS_BEFORE_ISOLATING`] times; then, if ClickHouse takes the
+//! record's `raw_hooks` row alone, its typed rows are what ClickHouse refuses: the raw row is
+//! kept and the record is dead-lettered ([`Rejected`]). If even its raw row is refused, the
+//! record is dead-lettered without rows only when ClickHouse took other rows of this attempt;
+//! otherwise nothing shows that ClickHouse works at all (a full disk refuses everything), and
+//! the batch is retried as for an outage. So a refusal that hits everything is an outage,
+//! never a reason to dead-letter a batch.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::time::{Duration, Instant};
 
 use clickhouse::{Client, RowOwned, RowWrite};
 use hookline_runtime::admin::Readiness;
 use hookline_runtime::shutdown::CancellationToken;
 
-use crate::projection::Batch;
+use crate::projection::{Batch, TableWriter};
 use crate::prometheus::ConsumerMetrics;
 
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
 
+/// Tries of a single refused record before it is isolated (see the module documentation).
+pub const REFUSALS_BEFORE_ISOLATING: u32 = 3;
+
+/// The readiness check that fails while batches cannot be inserted.
+pub const READINESS_CHECK: &str = "clickhouse_inserts";
+
+/// How long one insert may wait on ClickHouse.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    /// Most time to hand one chunk of rows to the connection (ClickHouse reading too slowly
+    /// or not at all), and to fetch the table's column types before an insert.
+    pub send: Duration,
+    /// Most time from the end of the rows to ClickHouse's answer.
+    pub receive: Duration,
+}
+
 /// Writes batches to ClickHouse.
 pub struct ClickHouseSink {
     client: Client,
+    timeouts: Timeouts,
     metrics: ConsumerMetrics,
     readiness: Readiness,
 }
@@ -29,76 +64,211 @@ pub struct ClickHouseSink {
 #[error("shutting down before ClickHouse took the batch; it will be consumed again")]
 pub struct Interrupted;
 
+/// A record ClickHouse refused, found by splitting its batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejected {
+    /// The record's position in the batch (its `raw_hooks` row is `batch.raw_hooks[record]`).
+    pub record: usize,
+    /// Whether its `raw_hooks` row was inserted (only its typed rows were refused).
+    pub raw_kept: bool,
+    /// ClickHouse's answer.
+    pub reason: String,
+}
+
+/// What became of a batch: inserted, but for the records listed.
+#[derive(Debug, Default)]
+pub struct Written {
+    pub rejected: Vec<Rejected>,
+}
+
+/// Why an insert did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum InsertError {
+    /// ClickHouse answered with an error.
+    #[error("ClickHouse refused the insert into {table}: {source}")]
+    Refused {
+        table: &'static str,
+        #[source]
+        source: clickhouse::error::Error,
+    },
+    /// No answer in time, or no connection.
+    #[error("ClickHouse did not take the insert into {table}: {source}")]
+    NoAnswer {
+        table: &'static str,
+        #[source]
+        source: clickhouse::error::Error,
+    },
+}
+
+impl InsertError {
+    fn of(table: &'static str, source: clickhouse::error::Error) -> Self {
+        match source {
+            // An error ClickHouse itself reported. A schema mismatch found by the client's
+            // validation is a deployment fault, not a record's: it counts as no answer.
+            clickhouse::error::Error::BadResponse(_) => Self::Refused { table, source },
+            source => Self::NoAnswer { table, source },
+        }
+    }
+}
+
 impl ClickHouseSink {
-    /// `readiness` gets the `clickhouse` check: not ready while inserts fail.
-    pub fn new(client: Client, metrics: ConsumerMetrics, readiness: Readiness) -> Self {
+    /// `readiness` gets the [`READINESS_CHECK`] check: not ready while inserts fail.
+    pub fn new(
+        client: Client,
+        timeouts: Timeouts,
+        metrics: ConsumerMetrics,
+        readiness: Readiness,
+    ) -> Self {
+        readiness.set_ready(READINESS_CHECK);
         Self {
             client,
+            timeouts,
             metrics,
             readiness,
         }
     }
 
-    /// Inserts the batch, retrying until it succeeds or `shutdown` is cancelled.
+    /// Inserts the batch, retrying until ClickHouse has every row it will take, or until
+    /// `shutdown` is cancelled. The records it refuses are returned, to be dead-lettered.
     pub async fn write(
         &self,
         batch: &Batch,
         shutdown: &CancellationToken,
-    ) -> Result<(), Interrupted> {
+    ) -> Result<Written, Interrupted> {
         let mut backoff = FIRST_BACKOFF;
         loop {
             let started = Instant::now();
-            match self.try_write(batch).await {
+            let mut attempt = Attempt {
+                written: Written::default(),
+                inserted_any: false,
+            };
+            let result = tokio::select! {
+                result = self.insert_records(batch, 0..batch.len(), &mut attempt) => result,
+                () = shutdown.cancelled() => return Err(Interrupted),
+            };
+            match result {
                 Ok(()) => {
                     self.metrics
                         .insert_seconds
                         .observe(started.elapsed().as_secs_f64());
-                    self.readiness.set_ready("clickhouse");
-                    return Ok(());
+                    self.metrics
+                        .clickhouse_rejected_records_total
+                        .inc_by(attempt.written.rejected.len() as u64);
+                    self.readiness.set_ready(READINESS_CHECK);
+                    return Ok(attempt.written);
                 }
                 Err(error) => {
                     self.metrics.clickhouse_errors_total.inc();
                     self.readiness
-                        .set_not_ready("clickhouse", error.to_string());
-                    tracing::warn!(%error, retry_in_ms = backoff.as_millis() as u64, "ClickHouse insert failed; retrying");
+                        .set_not_ready(READINESS_CHECK, error.to_string());
+                    tracing::warn!(%error, retry_in_ms = backoff.as_millis() as u64, "ClickHouse insert failed; retrying the batch");
                 }
             }
             tokio::select! {
-                _ = tokio::time::sleep(backoff) => {}
-                _ = shutdown.cancelled() => return Err(Interrupted),
+                () = tokio::time::sleep(backoff) => {}
+                () = shutdown.cancelled() => return Err(Interrupted),
             }
             backoff = (backoff * 2).min(MAX_BACKOFF);
         }
     }
 
-    async fn try_write(&self, batch: &Batch) -> Result<(), clickhouse::error::Error> {
-        self.insert("raw_hooks", &batch.raw_hooks).await?;
-        self.insert("pipelines", &batch.pipelines).await?;
-        self.insert("jobs", &batch.jobs).await?;
-        self.insert("merge_requests", &batch.merge_requests).await?;
-        self.insert("merge_request_events", &batch.merge_request_events)
-            .await?;
-        self.insert("merge_request_reviews", &batch.merge_request_reviews)
-            .await?;
-        self.insert("pushes", &batch.pushes).await?;
-        self.insert("issues", &batch.issues).await?;
-        self.insert("deployments", &batch.deployments).await?;
-        self.insert("releases", &batch.releases).await?;
-        Ok(())
+    /// Inserts the rows of `records`, halving on refusal (see the module documentation).
+    fn insert_records<'a>(
+        &'a self,
+        batch: &'a Batch,
+        records: std::ops::Range<usize>,
+        attempt: &'a mut Attempt,
+    ) -> Pin<Box<dyn Future<Output = Result<(), InsertError>> + 'a>> {
+        Box::pin(async move {
+            let error = match batch.records(records.clone()).write_to(self).await {
+                Ok(()) => {
+                    attempt.inserted_any = true;
+                    return Ok(());
+                }
+                Err(error @ InsertError::NoAnswer { .. }) => return Err(error),
+                Err(refused) => refused,
+            };
+            if records.len() > 1 {
+                let middle = records.start + records.len() / 2;
+                tracing::info!(records = records.len(), %error, "ClickHouse refused a batch; inserting it in halves");
+                self.insert_records(batch, records.start..middle, attempt)
+                    .await?;
+                return self
+                    .insert_records(batch, middle..records.end, attempt)
+                    .await;
+            }
+            self.isolate(batch, records.start, error, attempt).await
+        })
     }
 
-    async fn insert<T>(&self, table: &str, rows: &[T]) -> Result<(), clickhouse::error::Error>
+    /// One record ClickHouse refused: tries it again, then keeps what ClickHouse takes of it.
+    async fn isolate(
+        &self,
+        batch: &Batch,
+        record: usize,
+        mut error: InsertError,
+        attempt: &mut Attempt,
+    ) -> Result<(), InsertError> {
+        let rows = batch.records(record..record + 1);
+        for retry in 1..REFUSALS_BEFORE_ISOLATING {
+            tokio::time::sleep(FIRST_BACKOFF * retry).await;
+            match rows.write_to(self).await {
+                Ok(()) => {
+                    attempt.inserted_any = true;
+                    return Ok(());
+                }
+                Err(again @ InsertError::NoAnswer { .. }) => return Err(again),
+                Err(refused) => error = refused,
+            }
+        }
+        let reason = error.to_string();
+        let raw_kept = match rows.raw_only().write_to(self).await {
+            Ok(()) if rows.len() > rows.raw_hooks.len() => true,
+            // The raw row alone was refused before: ClickHouse takes nothing of this record.
+            Ok(()) => return Err(error),
+            Err(again @ InsertError::NoAnswer { .. }) => return Err(again),
+            Err(_) if attempt.inserted_any => false,
+            Err(refused) => return Err(refused),
+        };
+        attempt.inserted_any |= raw_kept;
+        attempt.written.rejected.push(Rejected {
+            record,
+            raw_kept,
+            reason,
+        });
+        Ok(())
+    }
+}
+
+/// What one try of a whole batch has done so far.
+struct Attempt {
+    written: Written,
+    /// Whether ClickHouse took any insert in this try: proof that it works at all.
+    inserted_any: bool,
+}
+
+impl TableWriter for ClickHouseSink {
+    type Error = InsertError;
+
+    async fn write<T>(&self, table: &'static str, rows: &[T]) -> Result<(), InsertError>
     where
         T: RowOwned + RowWrite,
     {
         if rows.is_empty() {
             return Ok(());
         }
-        let mut insert = self.client.insert::<T>(table).await?;
+        let no_answer = |source| InsertError::of(table, source);
+        // Starting an insert fetches the table's column types: bounded like the rows' send.
+        let insert = tokio::time::timeout(self.timeouts.send, self.client.insert::<T>(table))
+            .await
+            .map_err(|_| no_answer(clickhouse::error::Error::TimedOut))?
+            .map_err(no_answer)?;
+        let mut insert =
+            insert.with_timeouts(Some(self.timeouts.send), Some(self.timeouts.receive));
         for row in rows {
-            insert.write(row).await?;
+            insert.write(row).await.map_err(no_answer)?;
         }
-        insert.end().await?;
+        insert.end().await.map_err(no_answer)?;
         self.metrics
             .rows_written_total
             .with_label_values(&[table])

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::raw_hooks::millis_to_time;
-use super::version::versioned;
+use super::version::{versioned, Precedence};
 use super::{project_id, project_path, username};
 
 /// A row of `deployments` (DDL: `schemas/migrations/0007_deployments.sql`).
@@ -47,16 +47,16 @@ impl DeploymentRow {
             git_ref: hook.git_ref.clone().unwrap_or_default(),
             short_sha: hook.short_sha.clone(),
             user_username: username(hook.user.as_ref()),
-            version: version(&hook.status, hook.status_changed_at),
+            version: version(&hook.status, hook.status_changed_at).version(headers),
             event_id: headers.event_id.clone(),
             received_at: millis_to_time(headers.received_at_ms),
         }
     }
 }
 
-/// Orders the states of one deployment: `status_changed_at` (ms), then the status's place in
+/// Orders the states of one deployment: `status_changed_at` (seconds), then the status's place in
 /// the lifecycle (created < running < final).
-pub fn version(status: &str, status_changed_at: Option<OffsetDateTime>) -> u64 {
+pub fn version(status: &str, status_changed_at: Option<OffsetDateTime>) -> Precedence {
     let rank = match status {
         "created" => 1,
         "blocked" => 2,

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::raw_hooks::millis_to_time;
-use super::version::{state_action_rank, versioned};
+use super::version::{state_action_rank, versioned, Precedence};
 use super::{project_id, project_path};
 
 /// A row of `issues` (DDL: `schemas/migrations/0006_issues.sql`).
@@ -69,7 +69,7 @@ impl IssueRow {
                 .or(attributes.created_at)
                 .unwrap_or(OffsetDateTime::UNIX_EPOCH),
             closed_at: attributes.closed_at,
-            version: version(&attributes.state, &action, attributes.updated_at),
+            version: version(&attributes.state, &action, attributes.updated_at).version(headers),
             last_action: action,
             event_id: headers.event_id.clone(),
             received_at: millis_to_time(headers.received_at_ms),
@@ -77,9 +77,9 @@ impl IssueRow {
     }
 }
 
-/// Orders the states of one issue: `updated_at` (ms), then the state (closed outranks opened),
+/// Orders the states of one issue: `updated_at` (seconds), then the state (closed outranks opened),
 /// then the action (a `close` outranks an `update` at the same time).
-pub fn version(state: &str, action: &str, updated_at: Option<OffsetDateTime>) -> u64 {
+pub fn version(state: &str, action: &str, updated_at: Option<OffsetDateTime>) -> Precedence {
     let state_rank = match state {
         "opened" => 1,
         "closed" => 2,

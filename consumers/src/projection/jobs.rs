@@ -3,7 +3,7 @@
 //! GitLab sends a Job Hook on every status change of a job, in no guaranteed order. A retried
 //! job is a new job with its own id, so one job id never runs twice and its states form a
 //! lifecycle: created, then manual, scheduled or waiting for resource, preparing, pending,
-//! running, and a final status. The row's `version` is `finished_at` (ms) then that lifecycle
+//! running, and a final status. The row's `version` is `finished_at` (seconds) then that lifecycle
 //! rank, so a late `running` hook never replaces `failed`.
 
 use clickhouse::Row;
@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::raw_hooks::millis_to_time;
-use super::version::versioned;
+use super::version::{versioned, Precedence};
 use super::{project_id, project_path, username};
 
 /// A row of `jobs` (DDL: `schemas/migrations/0003_jobs.sql`).
@@ -91,15 +91,15 @@ impl JobRow {
                 .map(|e| e.name.clone())
                 .unwrap_or_default(),
             user_username: username(hook.user.as_ref()),
-            version: version(&hook.build_status, finished_at),
+            version: version(&hook.build_status, finished_at).version(headers),
             event_id: headers.event_id.clone(),
             received_at: millis_to_time(headers.received_at_ms),
         }
     }
 }
 
-/// Orders the states of one job: `finished_at` (ms) in the high bits, lifecycle rank low.
-pub fn version(status: &str, finished_at: Option<OffsetDateTime>) -> u64 {
+/// Orders the states of one job: `finished_at` (seconds), then the lifecycle rank (see [`super::version`]).
+pub fn version(status: &str, finished_at: Option<OffsetDateTime>) -> Precedence {
     versioned(finished_at, lifecycle_rank(status))
 }
 

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::raw_hooks::millis_to_time;
-use super::version::{state_action_rank, versioned};
+use super::version::{state_action_rank, versioned, Precedence};
 use super::{project_path, username};
 
 /// A row of `merge_requests` (DDL: `schemas/migrations/0004_merge_requests.sql`).
@@ -115,7 +115,8 @@ impl MergeRequestRow {
                 &attributes.state,
                 attributes.action.as_ref(),
                 attributes.updated_at,
-            ),
+            )
+            .version(headers),
             event_id: headers.event_id.clone(),
             received_at: millis_to_time(headers.received_at_ms),
         }
@@ -146,13 +147,13 @@ fn action_str(action: Option<&MergeRequestAction>) -> &str {
     action.map(MergeRequestAction::as_str).unwrap_or_default()
 }
 
-/// Orders the states of one merge request: `updated_at` (ms), then the state (merged and
+/// Orders the states of one merge request: `updated_at` (seconds), then the state (merged and
 /// closed outrank open), then the action (a `merge` outranks an `update` at the same time).
 pub fn version(
     state: &str,
     action: Option<&MergeRequestAction>,
     updated_at: Option<OffsetDateTime>,
-) -> u64 {
+) -> Precedence {
     let state_rank = match state {
         "opened" => 1,
         "locked" => 2,

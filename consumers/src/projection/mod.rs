@@ -43,96 +43,249 @@ pub struct HookMessage {
     pub body: Vec<u8>,
 }
 
-/// A record no table can take; it goes to the dead-letter topic with this reason.
+/// Why a record's typed rows (or all its rows) could not be made; it goes to the dead-letter
+/// topic with this reason.
 #[derive(Debug, thiserror::Error)]
 pub enum ProjectionError {
     #[error("body is not UTF-8 text (first invalid byte at offset {0})")]
     NotUtf8(usize),
     #[error(transparent)]
     Payload(#[from] payload::PayloadError),
+    /// A defect in a projection, caught so that one record cannot stop the consumers: the
+    /// process would otherwise die before committing, and every restart would meet the same
+    /// record again.
+    #[error("the projection panicked on this record ({0}); please report it with the record")]
+    Panicked(String),
 }
 
-/// The rows of every table for a run of records.
-#[derive(Debug, Default)]
-pub struct Batch {
-    pub raw_hooks: Vec<RawHookRow>,
-    pub pipelines: Vec<PipelineRow>,
-    pub jobs: Vec<JobRow>,
-    pub merge_requests: Vec<MergeRequestRow>,
-    pub merge_request_events: Vec<MergeRequestEventRow>,
-    pub merge_request_reviews: Vec<MergeRequestReviewRow>,
-    pub pushes: Vec<PushRow>,
-    pub issues: Vec<IssueRow>,
-    pub deployments: Vec<DeploymentRow>,
-    pub releases: Vec<ReleaseRow>,
+/// What [`Batch::add`] kept of a record.
+#[derive(Debug)]
+#[must_use = "a record whose typed projection failed must be dead-lettered"]
+pub enum Added {
+    /// Its `raw_hooks` row and every typed row.
+    Complete,
+    /// Its `raw_hooks` row only: the typed projection failed for this reason. The raw row is
+    /// the event store that projections are rebuilt from, so it is kept whatever the typed
+    /// models think of the body; the record is also dead-lettered so that someone looks.
+    RawOnly(ProjectionError),
+}
+
+/// Declares the tables a batch fills, once: the [`Batch`] with one row vector per table (the
+/// field is the table's name), the [`Rows`] view of a run of its records, and the walk over
+/// every table that inserts use. A table added here is inserted everywhere.
+macro_rules! tables {
+    ($($table:ident: $row:ty),* $(,)?) => {
+        /// The rows of every table for a run of records, and which record each row came from.
+        #[derive(Debug, Default)]
+        pub struct Batch {
+            $(pub $table: Vec<$row>,)*
+            /// Per record added, in order: where its rows end in every table (lengths after
+            /// it was added). Lets [`Batch::records`] cut the batch by record, to isolate one
+            /// that ClickHouse refuses without copying rows.
+            ends: Vec<[usize; TABLES]>,
+        }
+
+        /// The rows of a run of a batch's records, borrowed: what one insert writes.
+        #[derive(Debug, Clone, Copy)]
+        pub struct Rows<'a> {
+            $(pub $table: &'a [$row],)*
+        }
+
+        /// How many tables there are.
+        const TABLES: usize = [$(stringify!($table)),*].len();
+
+        impl Batch {
+            fn lengths(&self) -> [usize; TABLES] {
+                [$(self.$table.len()),*]
+            }
+
+            fn append(&mut self, rows: Batch) {
+                $(self.$table.extend(rows.$table);)*
+                self.ends.push(self.lengths());
+            }
+
+            /// The rows of records `records` (by their position in the batch).
+            pub fn records(&self, records: std::ops::Range<usize>) -> Rows<'_> {
+                let at = |record: usize| match record {
+                    0 => [0; TABLES],
+                    n => self.ends[n - 1],
+                };
+                let (start, end) = (at(records.start), at(records.end));
+                let mut table = 0..TABLES;
+                $(
+                    let i = table.next().expect("one index per table");
+                    let $table = &self.$table[start[i]..end[i]];
+                )*
+                Rows { $($table),* }
+            }
+        }
+
+        impl<'a> Rows<'a> {
+            /// Rows in every table together.
+            pub fn len(&self) -> usize {
+                0 $(+ self.$table.len())*
+            }
+
+            pub fn is_empty(&self) -> bool {
+                self.len() == 0
+            }
+
+            /// Only the `raw_hooks` rows.
+            pub fn raw_only(self) -> Rows<'a> {
+                Rows {
+                    raw_hooks: self.raw_hooks,
+                    ..Rows::default()
+                }
+            }
+
+            /// Hands every table's rows, named, to `writer`; stops at the first error.
+            pub async fn write_to<W: TableWriter>(self, writer: &W) -> Result<(), W::Error> {
+                $(writer.write(stringify!($table), self.$table).await?;)*
+                Ok(())
+            }
+        }
+
+        impl Default for Rows<'_> {
+            fn default() -> Self {
+                Self { $($table: &[],)* }
+            }
+        }
+    };
+}
+
+tables! {
+    raw_hooks: RawHookRow,
+    pipelines: PipelineRow,
+    jobs: JobRow,
+    merge_requests: MergeRequestRow,
+    merge_request_events: MergeRequestEventRow,
+    merge_request_reviews: MergeRequestReviewRow,
+    pushes: PushRow,
+    issues: IssueRow,
+    deployments: DeploymentRow,
+    releases: ReleaseRow,
+}
+
+/// Where rows go: one table at a time, by name ([`Rows::write_to`]).
+pub trait TableWriter {
+    type Error;
+    fn write<T>(
+        &self,
+        table: &'static str,
+        rows: &[T],
+    ) -> impl std::future::Future<Output = Result<(), Self::Error>>
+    where
+        T: clickhouse::RowOwned + clickhouse::RowWrite;
 }
 
 impl Batch {
-    /// Adds the rows of one record, or nothing if it cannot be projected.
+    /// Adds the rows of one record.
     ///
-    /// On error the batch is left unchanged: a record is projected entirely or not at all.
+    /// Every record with a UTF-8 body gets its `raw_hooks` row; its typed rows are added only
+    /// if all of them could be made ([`Added::RawOnly`] otherwise, with the reason). A body
+    /// that is not UTF-8 adds nothing (`Err`). Never panics: a panic inside a typed projection
+    /// is caught and reported as [`ProjectionError::Panicked`].
+    ///
     /// The typed tables are chosen by the record's event family (its `X-Gitlab-Event`) and the
     /// payload's kind together; a family without a table, or a body of another kind than its
     /// family announces, gives a `raw_hooks` row only.
-    pub fn add(&mut self, message: &HookMessage) -> Result<(), ProjectionError> {
+    pub fn add(&mut self, message: &HookMessage) -> Result<Added, ProjectionError> {
         let body = std::str::from_utf8(&message.body)
             .map_err(|error| ProjectionError::NotUtf8(error.valid_up_to()))?;
         let family = Family::from_event_header(&message.headers.event_type);
-        let typed = match has_tables(family) {
-            true => match payload::parse(message.body.as_slice())? {
-                // GitLab's pre-8.x pushes carry no object_kind at all.
-                Payload::Other { object_kind: None } if family == Family::Push => {
-                    serde_json::from_str(body).ok().map(Payload::Push)
-                }
-                typed => Some(typed),
-            },
-            false => None,
+        let typed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            project_typed(family, message, body)
+        }))
+        .unwrap_or_else(|panic| Err(ProjectionError::Panicked(panic_message(&panic))));
+        let (mut rows, added) = match typed {
+            Ok(rows) => (rows, Added::Complete),
+            Err(error) => (Batch::default(), Added::RawOnly(error)),
         };
-        // Nothing below can fail: the record is now projected entirely.
-        self.raw_hooks
+        rows.raw_hooks
             .push(RawHookRow::from_message(message, family, body.to_owned()));
-        let headers = &message.headers;
-        match (family, typed) {
-            (Family::Pipeline, Some(Payload::Pipeline(hook))) => {
-                self.pipelines.push(PipelineRow::from_hook(&hook, headers));
-            }
-            (Family::Job, Some(Payload::Job(hook))) => {
-                self.jobs.push(JobRow::from_hook(&hook, headers));
-            }
-            (Family::MergeRequest, Some(Payload::MergeRequest(hook))) => {
-                self.merge_requests
-                    .push(MergeRequestRow::from_hook(&hook, headers));
-                self.merge_request_events
-                    .push(MergeRequestEventRow::from_hook(&hook, headers));
-                self.merge_request_reviews
-                    .extend(MergeRequestReviewRow::from_merge_request(&hook, headers));
-            }
-            (Family::Note, Some(Payload::Note(hook))) => {
-                self.merge_request_reviews
-                    .extend(MergeRequestReviewRow::from_note(&hook, headers));
-            }
-            (Family::Push, Some(Payload::Push(hook)))
-            | (Family::TagPush | Family::Push, Some(Payload::TagPush(hook))) => {
-                self.pushes.push(PushRow::from_hook(&hook, headers));
-            }
-            (Family::Issue, Some(Payload::Issue(hook))) => {
-                self.issues.push(IssueRow::from_hook(&hook, headers));
-            }
-            (Family::Deployment, Some(Payload::Deployment(hook))) => {
-                self.deployments
-                    .push(DeploymentRow::from_hook(&hook, headers));
-            }
-            (Family::Release, Some(Payload::Release(hook))) => {
-                self.releases.push(ReleaseRow::from_hook(&hook, headers));
-            }
-            _ => {}
-        }
-        Ok(())
+        self.append(rows);
+        Ok(added)
+    }
+
+    /// Records added so far.
+    pub fn len(&self) -> usize {
+        self.ends.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.raw_hooks.is_empty()
+        self.ends.is_empty()
     }
+
+    /// Every row of the batch.
+    pub fn all(&self) -> Rows<'_> {
+        self.records(0..self.len())
+    }
+}
+
+/// The typed rows of one record, in a batch of their own so that a failure or a panic
+/// half-way leaves the real batch untouched.
+fn project_typed(
+    family: Family,
+    message: &HookMessage,
+    body: &str,
+) -> Result<Batch, ProjectionError> {
+    let mut rows = Batch::default();
+    if !has_tables(family) {
+        return Ok(rows);
+    }
+    let typed = match payload::parse(message.body.as_slice())? {
+        // GitLab's pre-8.x pushes carry no object_kind at all.
+        Payload::Other { object_kind: None } if family == Family::Push => {
+            serde_json::from_str(body).ok().map(Payload::Push)
+        }
+        typed => Some(typed),
+    };
+    let headers = &message.headers;
+    match (family, typed) {
+        (Family::Pipeline, Some(Payload::Pipeline(hook))) => {
+            rows.pipelines.push(PipelineRow::from_hook(&hook, headers));
+        }
+        (Family::Job, Some(Payload::Job(hook))) => {
+            rows.jobs.push(JobRow::from_hook(&hook, headers));
+        }
+        (Family::MergeRequest, Some(Payload::MergeRequest(hook))) => {
+            rows.merge_requests
+                .push(MergeRequestRow::from_hook(&hook, headers));
+            rows.merge_request_events
+                .push(MergeRequestEventRow::from_hook(&hook, headers));
+            rows.merge_request_reviews
+                .extend(MergeRequestReviewRow::from_merge_request(&hook, headers));
+        }
+        (Family::Note, Some(Payload::Note(hook))) => {
+            rows.merge_request_reviews
+                .extend(MergeRequestReviewRow::from_note(&hook, headers));
+        }
+        (Family::Push, Some(Payload::Push(hook)))
+        | (Family::TagPush | Family::Push, Some(Payload::TagPush(hook))) => {
+            rows.pushes.push(PushRow::from_hook(&hook, headers));
+        }
+        (Family::Issue, Some(Payload::Issue(hook))) => {
+            rows.issues.push(IssueRow::from_hook(&hook, headers));
+        }
+        (Family::Deployment, Some(Payload::Deployment(hook))) => {
+            rows.deployments
+                .push(DeploymentRow::from_hook(&hook, headers));
+        }
+        (Family::Release, Some(Payload::Release(hook))) => {
+            rows.releases.push(ReleaseRow::from_hook(&hook, headers));
+        }
+        _ => {}
+    }
+    Ok(rows)
+}
+
+/// The message a panic carried, when it is text.
+fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|text| (*text).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "no message".to_owned())
 }
 
 /// Whether records of the family feed a typed table (and so must fit their payload model).
@@ -193,25 +346,105 @@ mod tests {
     }
 
     #[test]
-    fn a_record_that_does_not_fit_its_model_adds_nothing() {
+    fn a_record_that_does_not_fit_its_model_keeps_its_raw_row_only() {
         let mut batch = Batch::default();
-        let error = batch
+        let added = batch
             .add(&message(
                 "Job Hook",
                 br#"{"object_kind": "build", "build_id": "x"}"#,
             ))
-            .unwrap_err();
-        assert!(matches!(error, ProjectionError::Payload(_)), "{error}");
-        assert!(batch.is_empty());
+            .unwrap();
+        assert!(
+            matches!(added, Added::RawOnly(ProjectionError::Payload(_))),
+            "{added:?}"
+        );
+        assert_eq!(batch.raw_hooks.len(), 1);
         assert!(batch.jobs.is_empty());
+    }
+
+    #[test]
+    fn a_body_that_is_not_utf8_adds_nothing() {
+        let mut batch = Batch::default();
+        let error = batch
+            .add(&message("Job Hook", b"{\"a\":\"\xff\"}"))
+            .unwrap_err();
+        assert!(matches!(error, ProjectionError::NotUtf8(6)), "{error}");
+        assert!(batch.is_empty() && batch.raw_hooks.is_empty());
+    }
+
+    #[test]
+    fn a_timestamp_beyond_year_9999_in_any_field_is_no_panic() {
+        // In UTC this is year 10000: converting it used to panic inside the projection, and
+        // the consumers died before committing, on every restart.
+        let late = "9999-12-31T23:30:00-01:00";
+        let bodies = [
+            (
+                "Push Hook",
+                format!(
+                    r#"{{"object_kind":"push","before":"a","after":"b","ref":"refs/heads/m","commits":[{{"id":"c","timestamp":"{late}"}}]}}"#
+                ),
+            ),
+            (
+                "Job Hook",
+                format!(
+                    r#"{{"object_kind":"build","build_id":1,"build_status":"failed","build_finished_at":"{late}","build_created_at":"{late}"}}"#
+                ),
+            ),
+            (
+                "Pipeline Hook",
+                format!(
+                    r#"{{"object_kind":"pipeline","object_attributes":{{"id":1,"status":"success","created_at":"{late}","finished_at":"{late}"}}}}"#
+                ),
+            ),
+            (
+                "Merge Request Hook",
+                format!(
+                    r#"{{"object_kind":"merge_request","object_attributes":{{"id":1,"iid":1,"state":"opened","updated_at":"{late}","created_at":"{late}"}}}}"#
+                ),
+            ),
+        ];
+        for (event, body) in bodies {
+            let mut batch = Batch::default();
+            let added = batch.add(&message(event, body.as_bytes())).unwrap();
+            assert!(matches!(added, Added::Complete), "{event}: {added:?}");
+            assert_eq!(batch.raw_hooks.len(), 1);
+        }
+    }
+
+    #[test]
+    fn records_cut_the_batch_by_record() {
+        let mut batch = Batch::default();
+        let job = br#"{"object_kind": "build", "build_id": 1, "build_status": "failed"}"#;
+        let other = br#"{"object_kind": "wiki_page"}"#;
+        for (event, body) in [
+            ("Job Hook", &job[..]),
+            ("Wiki Page Hook", other),
+            ("Job Hook", job),
+        ] {
+            let _ = batch.add(&message(event, body)).unwrap();
+        }
+        assert_eq!(batch.len(), 3);
+        let middle = batch.records(1..2);
+        assert_eq!((middle.raw_hooks.len(), middle.jobs.len()), (1, 0));
+        let last = batch.records(2..3);
+        assert_eq!((last.raw_hooks.len(), last.jobs.len()), (1, 1));
+        assert_eq!(last.raw_only().jobs.len(), 0);
+        assert_eq!(batch.all().jobs.len(), 2);
+        assert_eq!(batch.records(0..0).raw_hooks.len(), 0);
     }
 
     #[test]
     fn a_body_of_another_kind_than_its_header_says_is_kept_raw_only() {
         let mut batch = Batch::default();
         let body = br#"{"object_kind": "build", "build_id": 1, "build_status": "success"}"#;
-        batch.add(&message("Pipeline Hook", body)).unwrap();
-        batch.add(&message("Wiki Page Hook", body)).unwrap();
+        assert!(matches!(
+            batch.add(&message("Pipeline Hook", body)).unwrap(),
+            Added::Complete
+        ));
+        assert!(matches!(
+            batch.add(&message("Wiki Page Hook", body)).unwrap(),
+            Added::Complete
+        ));
         assert_eq!(batch.raw_hooks.len(), 2);
         assert!(batch.jobs.is_empty() && batch.pipelines.is_empty());
     }
@@ -221,7 +454,10 @@ mod tests {
         let mut batch = Batch::default();
         let body = br#"{"object_kind": "build", "build_id": 1, "build_status": "failed",
             "build_failure_reason": "script_failure", "commit": {"id": 7}}"#;
-        batch.add(&message("Job Hook", body)).unwrap();
+        assert!(matches!(
+            batch.add(&message("Job Hook", body)).unwrap(),
+            Added::Complete
+        ));
         let job = &batch.jobs[0];
         assert_eq!((job.job_id, job.pipeline_id), (1, 7));
         assert_eq!(job.failure_reason, "script_failure");

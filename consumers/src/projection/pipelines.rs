@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::raw_hooks::millis_to_time;
-use super::version::versioned;
+use super::version::{versioned, Precedence};
 use super::{project_id, project_path, username};
 
 /// A row of `pipelines` (DDL: `schemas/migrations/0002_pipelines.sql`).
@@ -67,15 +67,15 @@ impl PipelineRow {
             duration_seconds: attributes.duration,
             queued_duration_seconds: attributes.queued_duration,
             user_username: username(hook.user.as_ref()),
-            version: version(&attributes.status, attributes.finished_at),
+            version: version(&attributes.status, attributes.finished_at).version(headers),
             event_id: headers.event_id.clone(),
             received_at: millis_to_time(headers.received_at_ms),
         }
     }
 }
 
-/// Orders the states of one pipeline: `finished_at` (ms) in the high bits, lifecycle rank low.
-pub fn version(status: &str, finished_at: Option<OffsetDateTime>) -> u64 {
+/// Orders the states of one pipeline: `finished_at` (seconds), then the lifecycle rank (see [`super::version`]).
+pub fn version(status: &str, finished_at: Option<OffsetDateTime>) -> Precedence {
     versioned(finished_at, lifecycle_rank(status))
 }
 

@@ -47,8 +47,16 @@ impl RawHookRow {
     }
 }
 
-/// Milliseconds since the epoch as a UTC time; out-of-range values clamp to the epoch.
+/// Milliseconds since the epoch (a record header's receive time) as a UTC time that a
+/// `DateTime64` column can hold: a value written by a foreign producer outside ClickHouse's
+/// range is clamped into it, so that it cannot make ClickHouse refuse the batch.
 pub(crate) fn millis_to_time(ms: i64) -> OffsetDateTime {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+    let time = OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).unwrap_or(
+        if ms < 0 {
+            hookline_schemas::timestamp::EARLIEST
+        } else {
+            hookline_schemas::timestamp::LATEST
+        },
+    );
+    hookline_schemas::timestamp::clamp_to_range(time)
 }

@@ -2,7 +2,8 @@
 //!
 //! Release hooks carry no `updated_at`: two updates of one release cannot be ordered from their
 //! payloads. The version is `created_at` then the action (create < update < delete), so a
-//! deletion always wins; between updates with equal versions the table keeps one of them.
+//! deletion always wins; between two updates the tie-break of [`super::version`] keeps the
+//! same one whatever the arrival order (not necessarily the later one: nothing tells which).
 
 use clickhouse::Row;
 use hookline_schemas::payload::ReleaseHook;
@@ -11,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::raw_hooks::millis_to_time;
-use super::version::versioned;
+use super::version::{versioned, Precedence};
 use super::{project_id, project_path};
 
 /// A row of `releases` (DDL: `schemas/migrations/0008_releases.sql`).
@@ -53,7 +54,7 @@ impl ReleaseRow {
                 .unwrap_or_default(),
             created_at: hook.created_at.unwrap_or(OffsetDateTime::UNIX_EPOCH),
             released_at: hook.released_at,
-            version: version(&action, hook.created_at),
+            version: version(&action, hook.created_at).version(headers),
             action,
             event_id: headers.event_id.clone(),
             received_at: millis_to_time(headers.received_at_ms),
@@ -61,8 +62,8 @@ impl ReleaseRow {
     }
 }
 
-/// Orders the states of one release: `created_at` (ms), then the action.
-pub fn version(action: &str, created_at: Option<OffsetDateTime>) -> u64 {
+/// Orders the states of one release: `created_at` (seconds), then the action.
+pub fn version(action: &str, created_at: Option<OffsetDateTime>) -> Precedence {
     let rank = match action {
         "create" => 1,
         "update" => 2,

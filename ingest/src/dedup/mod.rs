@@ -201,13 +201,42 @@ impl DedupMetrics {
     }
 }
 
-/// A hook's ids, inserted by [`Dedup::claim`]; give it back with [`Dedup::release`] when the
-/// hook could not be stored.
-#[derive(Debug)]
-#[must_use = "release the claim when the write fails"]
-pub struct Claim {
+/// A hook's ids, inserted by [`Dedup::claim`] and forgotten again when the claim is dropped
+/// without [`Claim::keep`]: when the hook could not be stored, and also when the request was
+/// dropped half-way (GitLab hung up while the write was pending). So whatever ends a request,
+/// GitLab's resend is never called a duplicate of a hook that was not stored.
+#[must_use = "keep the claim once the hook is stored; dropping it forgets the ids"]
+pub struct Claim<'a> {
+    dedup: &'a Dedup,
     ids: HookIds,
     at_ms: i64,
+    /// Set by [`Claim::keep`]: the hook is stored, its ids stay in the window.
+    kept: bool,
+}
+
+impl std::fmt::Debug for Claim<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Claim")
+            .field("ids", &self.ids)
+            .field("at_ms", &self.at_ms)
+            .field("kept", &self.kept)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Claim<'_> {
+    /// The hook is stored: its ids stay in the window.
+    pub fn keep(mut self) {
+        self.kept = true;
+    }
+}
+
+impl Drop for Claim<'_> {
+    fn drop(&mut self) {
+        if !self.kept {
+            self.dedup.release(&self.ids, self.at_ms);
+        }
+    }
 }
 
 /// The deduplication window shared by the request handlers and the tailer.
@@ -233,8 +262,9 @@ impl Dedup {
     }
 
     /// At accept time: the hook's reason to be a duplicate, or a claim on its ids, which
-    /// are remembered from now on (at the hook's received-at time).
-    pub fn claim(&self, headers: &RecordHeaders) -> Result<Option<Claim>, Reason> {
+    /// are remembered from now on (at the hook's received-at time) for as long as the claim
+    /// is not dropped unkept.
+    pub fn claim(&self, headers: &RecordHeaders) -> Result<Option<Claim<'_>>, Reason> {
         let ids = HookIds::of(&headers.event_id, headers.delivery_key.as_deref());
         let at_ms = headers.received_at_ms;
         let Some(mut window) = self.lock() else {
@@ -244,7 +274,12 @@ impl Dedup {
         self.observe(&window);
         drop(window);
         match checked {
-            Ok(()) => Ok(Some(Claim { ids, at_ms })),
+            Ok(()) => Ok(Some(Claim {
+                dedup: self,
+                ids,
+                at_ms,
+                kept: false,
+            })),
             Err(reason) => {
                 self.metrics
                     .duplicates_total
@@ -255,12 +290,12 @@ impl Dedup {
         }
     }
 
-    /// The claimed hook was not stored: forget its ids.
-    pub fn release(&self, claim: Claim) {
+    /// A claimed hook was not stored: forget its ids.
+    fn release(&self, ids: &HookIds, at_ms: i64) {
         if let Some(mut window) = self.lock() {
-            window.forget(&claim.ids.event_id, claim.at_ms);
-            if let Some(key) = &claim.ids.delivery_key {
-                window.forget(key, claim.at_ms);
+            window.forget(&ids.event_id, at_ms);
+            if let Some(key) = &ids.delivery_key {
+                window.forget(key, at_ms);
             }
             self.observe(&window);
         }
@@ -346,6 +381,7 @@ mod tests {
     fn claims_count_duplicates_and_a_release_makes_room_for_the_resend() {
         let (dedup, metrics) = dedup(60);
         let first = dedup.claim(&headers(b"{}", Some("k"), 1_000)).unwrap();
+        assert!(first.is_some());
         assert_eq!(metrics.window_ids.get(), 2);
         assert!(metrics.window_bytes.get() > 0);
         assert_eq!(
@@ -368,7 +404,7 @@ mod tests {
             (counted(Reason::DeliveryKey), counted(Reason::EventId)),
             (1, 1)
         );
-        dedup.release(first.unwrap());
+        drop(first);
         assert_eq!(metrics.window_ids.get(), 0);
         assert!(dedup.claim(&headers(b"{}", Some("k"), 3_000)).is_ok());
     }
@@ -383,6 +419,17 @@ mod tests {
                 .unwrap()
                 .is_none());
         }
+        // A kept claim stays: the next copy is a duplicate.
+        let (dedup, _) = self::dedup(60);
+        dedup
+            .claim(&headers(b"{}", None, 0))
+            .unwrap()
+            .unwrap()
+            .keep();
+        assert_eq!(
+            dedup.claim(&headers(b"{}", None, 1)).unwrap_err(),
+            Reason::EventId
+        );
     }
 
     #[test]

@@ -20,7 +20,7 @@ use anyhow::Context;
 use hookline_consumers::clickhouse::migrate;
 use hookline_consumers::clickhouse::sink::ClickHouseSink;
 use hookline_consumers::config::{ClickHouseConfig, Compression};
-use hookline_consumers::projection::{Batch, HookMessage};
+use hookline_consumers::projection::{Added, Batch, HookMessage};
 use hookline_consumers::prometheus::ConsumerMetrics;
 use hookline_runtime::admin::Readiness;
 use hookline_runtime::shutdown::CancellationToken;
@@ -184,7 +184,10 @@ async fn insert_floor(stack: &Stack, hooks: &[Hook], run: usize) -> anyhow::Resu
         clickhouse_url: stack.clickhouse_url.clone(),
         clickhouse_database: format!("{}_floor_{run}", stack.clickhouse_database),
         clickhouse_user: "default".to_owned(),
-        clickhouse_password: String::new(),
+        clickhouse_password: Default::default(),
+        clickhouse_connect_timeout_ms: 5_000,
+        clickhouse_send_timeout_ms: 30_000,
+        clickhouse_receive_timeout_ms: 60_000,
         clickhouse_compression: if stack.clickhouse_uncompressed {
             Compression::None
         } else {
@@ -196,10 +199,15 @@ async fn insert_floor(stack: &Stack, hooks: &[Hook], run: usize) -> anyhow::Resu
     migrate::run(&config).await?;
     let mut batch = Batch::default();
     for (offset, hook) in hooks.iter().enumerate() {
-        batch.add(&message(hook, offset as i64))?;
+        let added = batch.add(&message(hook, offset as i64))?;
+        anyhow::ensure!(
+            matches!(added, Added::Complete),
+            "a benchmark hook does not project: {added:?}"
+        );
     }
     let sink = ClickHouseSink::new(
         hookline_consumers::clickhouse::client(&config),
+        config.timeouts(),
         ConsumerMetrics::register(&prometheus::Registry::new())?,
         Readiness::default(),
     );
