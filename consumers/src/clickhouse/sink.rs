@@ -138,12 +138,9 @@ impl ClickHouseSink {
         let mut backoff = FIRST_BACKOFF;
         loop {
             let started = Instant::now();
-            let mut attempt = Attempt {
-                written: Written::default(),
-                inserted_any: false,
-            };
+            let mut attempt = Attempt::default();
             let result = tokio::select! {
-                result = self.insert_records(batch, 0..batch.len(), &mut attempt) => result,
+                result = self.attempt(batch, &mut attempt) => result,
                 () = shutdown.cancelled() => return Err(Interrupted),
             };
             match result {
@@ -172,7 +169,18 @@ impl ClickHouseSink {
         }
     }
 
-    /// Inserts the rows of `records`, halving on refusal (see the module documentation).
+    /// One try of the whole batch: every record ClickHouse takes goes in, then the records it
+    /// refused alone are isolated, once the others have shown whether ClickHouse works.
+    async fn attempt(&self, batch: &Batch, attempt: &mut Attempt) -> Result<(), InsertError> {
+        self.insert_records(batch, 0..batch.len(), attempt).await?;
+        for (record, error) in std::mem::take(&mut attempt.refused) {
+            self.isolate(batch, record, error, attempt).await?;
+        }
+        Ok(())
+    }
+
+    /// Inserts the rows of `records`, halving on refusal; a single record refused is noted
+    /// in `attempt.refused` (see the module documentation).
     fn insert_records<'a>(
         &'a self,
         batch: &'a Batch,
@@ -197,7 +205,8 @@ impl ClickHouseSink {
                     .insert_records(batch, middle..records.end, attempt)
                     .await;
             }
-            self.isolate(batch, records.start, error, attempt).await
+            attempt.refused.push((records.start, error));
+            Ok(())
         })
     }
 
@@ -224,10 +233,15 @@ impl ClickHouseSink {
         let reason = error.to_string();
         let raw_kept = match rows.raw_only().write_to(self).await {
             Ok(()) if rows.len() > rows.raw_hooks.len() => true,
-            // The raw row alone was refused before: ClickHouse takes nothing of this record.
-            Ok(()) => return Err(error),
+            // The record has nothing but its raw row, and ClickHouse took it this time.
+            Ok(()) => {
+                attempt.inserted_any = true;
+                return Ok(());
+            }
             Err(again @ InsertError::NoAnswer { .. }) => return Err(again),
+            // ClickHouse takes other rows but none of this record's.
             Err(_) if attempt.inserted_any => false,
+            // Nothing shows that ClickHouse takes anything: an outage, not this record.
             Err(refused) => return Err(refused),
         };
         attempt.inserted_any |= raw_kept;
@@ -241,10 +255,13 @@ impl ClickHouseSink {
 }
 
 /// What one try of a whole batch has done so far.
+#[derive(Default)]
 struct Attempt {
     written: Written,
     /// Whether ClickHouse took any insert in this try: proof that it works at all.
     inserted_any: bool,
+    /// Single records ClickHouse refused, to isolate once the rest is in.
+    refused: Vec<(usize, InsertError)>,
 }
 
 impl TableWriter for ClickHouseSink {
