@@ -122,10 +122,12 @@ fn expected_rows() -> Vec<(&'static str, Vec<Value>)> {
             "SELECT project_id, pipeline_id, job_id, status, failure_reason, created_at, finished_at, duration_seconds
              FROM jobs FINAL ORDER BY job_id",
             vec![
-                // build.json, job_003.json and build_hook.json: one job (ids 380/2366/1977);
-                // its `script_failure` reason is dropped because it has not failed.
+                // build.json, job_003.json and build_hook.json: one job (ids 380/2366/1977),
+                // `created` in all three, so they tie on time and rank; the event-id tie-break
+                // keeps one of the two older examples, which carry no creation time (the
+                // epoch). Its `script_failure` reason is dropped because it has not failed.
                 json!({"project_id": 380, "pipeline_id": 2366, "job_id": 1977, "status": "created",
-                       "failure_reason": "", "created_at": "2021-02-23 02:41:37.886",
+                       "failure_reason": "", "created_at": "1970-01-01 00:00:00.000",
                        "finished_at": null, "duration_seconds": null}),
                 // job.json: a success that GitLab sent with `unknown_failure`.
                 json!({"project_id": 31537070, "pipeline_id": 743121198, "job_id": 3580121225u64,
