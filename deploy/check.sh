@@ -45,17 +45,43 @@ check() {
   fi
 }
 
+# The secrets compose requires, with dummy values so the offline checks resolve.
+compose_secrets=(
+  HOOKLINE_GITLAB_TOKEN=check-dummy-token
+  HOOKLINE_CLICKHOUSE_PASSWORD=check-dummy-clickhouse-password
+  GRAFANA_ADMIN_PASSWORD=check-dummy-grafana-password
+)
+
 compose() {
-  HOOKLINE_GITLAB_TOKEN=check-dummy-token docker-compose -f docker-compose.yml "$@"
+  env "${compose_secrets[@]}" docker-compose -f docker-compose.yml "$@"
 }
 
-# docker-compose.yml must refuse to start without the webhook secret.
-compose_requires_token() {
-  if env -u HOOKLINE_GITLAB_TOKEN docker-compose -f docker-compose.yml config -q 2> "$tmp/err"; then
-    echo "docker-compose config accepted a missing HOOKLINE_GITLAB_TOKEN"
+# compose_requires VAR: docker-compose.yml must refuse to start when VAR is
+# unset (every other secret set), naming VAR, rather than fall back to a
+# default anyone can look up.
+compose_requires() {
+  local var="$1" others=() kv
+  for kv in "${compose_secrets[@]}"; do
+    [ "${kv%%=*}" = "$var" ] || others+=("$kv")
+  done
+  if env -u "$var" "${others[@]}" docker-compose -f docker-compose.yml config -q 2> "$tmp/err"; then
+    echo "docker-compose config accepted a missing $var"
     return 1
   fi
-  grep -q 'set HOOKLINE_GITLAB_TOKEN' "$tmp/err"
+  grep -q "set $var" "$tmp/err" || { cat "$tmp/err"; return 1; }
+  # An empty value is as guessable as a default.
+  if env "${others[@]}" "$var=" docker-compose -f docker-compose.yml config -q 2> "$tmp/err"; then
+    echo "docker-compose config accepted an empty $var"
+    return 1
+  fi
+}
+
+# No password in docker-compose.yml falls back to a default value (`${VAR:-x}`).
+compose_no_default_passwords() {
+  if grep -nE 'PASSWORD[A-Z_]*:-' docker-compose.yml; then
+    echo "a password falls back to a default (use \${VAR:?message})"
+    return 1
+  fi
 }
 
 # Every bind-mounted file or directory and every build context/Dockerfile in
@@ -162,7 +188,11 @@ PY
 }
 
 check "docker-compose.yml: config is valid (docker-compose $(docker-compose version --short 2> /dev/null || echo '?'))" compose config -q
-check "docker-compose.yml: refuses to start without HOOKLINE_GITLAB_TOKEN" compose_requires_token
+for secret in "${compose_secrets[@]}"; do
+  secret="${secret%%=*}"
+  check "docker-compose.yml: refuses to start without $secret" compose_requires "$secret"
+done
+check "docker-compose.yml: no password has a default" compose_no_default_passwords
 check "docker-compose.yml: build contexts and bind-mounted files exist" compose_paths_exist
 check "docker-compose.yml: healthchecks and service_healthy dependencies" compose_health_gates
 check "deploy/Dockerfile: copies every workspace member" dockerfile_copies_members

@@ -9,6 +9,7 @@ import http.client
 import json
 import os
 import queue
+import re
 import signal
 import socket
 import struct
@@ -23,20 +24,27 @@ from urllib.parse import urlencode
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SERVER = os.path.join(HERE, "clickhouse_http.py")
+REPO = os.path.dirname(os.path.dirname(HERE))
 START_DEADLINE = 60.0
+# How long a test waits for the front to react to a stalled or refused client
+# (far above the limits the tests configure; only a broken front reaches it).
+REACT_DEADLINE = 30.0
+
+sys.path.insert(0, HERE)
+import clickhouse_http  # noqa: E402 - the guard's pure functions, tested without a server
 
 
 class Server:
     """The front as a subprocess on a free port, in its own temp dir."""
 
-    def __init__(self, port=0):
+    def __init__(self, port=0, host="127.0.0.1", extra=()):
         self.tmp = tempfile.TemporaryDirectory(prefix="ch-http-test-")
         self.stderr_path = os.path.join(self.tmp.name, "stderr.log")
         self.stderr = open(self.stderr_path, "wb")
         self.started = time.monotonic()
         self.proc = subprocess.Popen(
-            [sys.executable, SERVER, "--host", "127.0.0.1", "--port", str(port),
-             "--data-dir", os.path.join(self.tmp.name, "data")],
+            [sys.executable, SERVER, "--host", host, "--port", str(port),
+             "--data-dir", os.path.join(self.tmp.name, "data"), *extra],
             stdout=subprocess.PIPE, stderr=self.stderr)
         self.lines = queue.Queue()
         threading.Thread(target=self._pump, daemon=True).start()
@@ -123,6 +131,143 @@ def parse_rbwnat_header(buf):
         types.append(typ)
     return names, types, pos
 
+
+def project_sql():
+    """Every SQL text the project sends: the migrations, statement by statement
+    (as schemas/src/migrations.rs splits them), and each SQL string literal in
+    the consumers' and tests' Rust code, with format arguments and client-side
+    bindings filled in."""
+    out = []
+    mig_dir = os.path.join(REPO, "schemas", "migrations")
+    for name in sorted(os.listdir(mig_dir)):
+        current = []
+        with open(os.path.join(mig_dir, name)) as f:
+            for line in f:
+                code = line.rstrip()
+                if not code.strip() or code.lstrip().startswith("--"):
+                    continue
+                current.append(code)
+                if code.endswith(";"):
+                    out.append((name, "\n".join(current).rstrip(";")))
+                    current = []
+    literal = re.compile(
+        r'"((?:SELECT|INSERT|CREATE|ALTER|OPTIMIZE|DROP|TRUNCATE|SHOW|DESCRIBE)\b'
+        r'(?:[^"\\]|\\.)*)"', re.S)
+    for top in ("consumers", "tests"):
+        for dirpath, _, files in os.walk(os.path.join(REPO, top)):
+            for name in files:
+                if not name.endswith(".rs"):
+                    continue
+                path = os.path.join(dirpath, name)
+                with open(path) as f:
+                    text = f.read()
+                for m in literal.finditer(text):
+                    sql = re.sub(r"\\\n\s*", "", m.group(1)).replace('\\"', '"')
+                    sql = re.sub(r"\{[^{}]*\}", "1", sql)  # format! arguments
+                    sql = sql.replace("?fields", "`a`, `b`").replace("?", "'x'")
+                    out.append((os.path.relpath(path, REPO), sql))
+    return out
+
+
+class SqlGuardTest(unittest.TestCase):
+    """The guard's decisions, without a server (the server tests below show
+    the refusals reach the client and the engine never acts)."""
+
+    REFUSED = [
+        "SELECT * FROM file('/etc/passwd', 'LineAsString')",
+        "select file('/etc/passwd')",
+        "SELECT * FROM url('http://127.0.0.1:1/', 'RawBLOB')",
+        "SELECT * FROM s3('http://127.0.0.1:1/b/k')",
+        "SELECT * FROM s3Cluster('c', 'http://127.0.0.1:1/b/k')",
+        "SELECT * FROM hdfs('hdfs://127.0.0.1:1/x')",
+        "SELECT * FROM remote('127.0.0.1:1', system.one)",
+        "SELECT * FROM mysql('127.0.0.1:1', 'd', 't', 'u', 'p')",
+        "SELECT * FROM executable('x.sh', TSV, 'a String')",
+        "SELECT * FROM icebergLocal('/x')",
+        "INSERT INTO FUNCTION file('/tmp/out.tsv') SELECT 1",
+        "SELECT 1 INTO OUTFILE '/tmp/x'",
+        "INSERT INTO t FROM INFILE '/etc/passwd' FORMAT LineAsString",
+        "SYSTEM SHUTDOWN",
+        "  system reload config",
+        "SELECT 1; SYSTEM FLUSH LOGS",
+        "ATTACH TABLE t FROM '/var/lib/x' (a UInt8) ENGINE = MergeTree ORDER BY a",
+        "BACKUP TABLE t TO Disk('default', 'x')",
+        "RESTORE TABLE t FROM File('/x')",
+        "CREATE TABLE t (a String) ENGINE = File(TSV, '/etc/passwd')",
+        "CREATE TABLE t (a String) ENGINE=URL('http://127.0.0.1:1/', TSV)",
+        "CREATE DATABASE d ENGINE = Filesystem",
+        "CREATE TABLE t (a UInt8) ENGINE = MergeTree ORDER BY a "
+        "SETTINGS disk = disk(type = local, path = '/')",
+        "CREATE DICTIONARY d (a UInt8) PRIMARY KEY a "
+        "SOURCE(FILE(path '/etc/passwd' format 'TSV')) LAYOUT(FLAT()) LIFETIME(0)",
+        "SELECT * FROM `file`('/etc/passwd')",
+        "SELECT * FROM \"FILE\"('/etc/passwd')",
+        "SELECT * FROM `\\x66ile`('/etc/passwd')",
+        "SELECT * FROM file /* comment */ ('/etc/passwd')",
+        "SELECT * FROM file -- comment\n('/etc/passwd')",
+        "SELECT 1 FORMAT Template SETTINGS format_template_row = '/etc/passwd'",
+        "SELECT catboostEvaluate('/model.bin', 1)",
+    ]
+    # Each hides the call from a lexer that gets one of ClickHouse's rules
+    # wrong (nested comments, heredocs, `#` comments, exponent signs,
+    # backslash escapes); test_lexer_rules_match_the_engine checks the rules.
+    CONFUSING = [
+        "SELECT 1 /* /* */ ' */, file('/x') -- '",
+        "SELECT $$ ' $$, file('/x') -- '",
+        "SELECT $a b$ ' $a b$, file('/x') -- '",
+        "SELECT 1 # it's\n, file('/x') -- '",
+        "SELECT 1e--1\n, file('/x')",
+        "SELECT 'a\\'', file('/x') -- '",
+        "SELECT 'a'" "'', file('/x') -- '",
+        "SELECT x'41', file('/x') -- '",
+    ]
+    ACCEPTED = [
+        "SELECT 1",
+        "SELECT url, system, disk, file_name FROM t",
+        "SELECT * FROM system.disks",
+        "INSERT INTO t VALUES (1, 'file'), (2, 'the url')",
+        "SELECT 'a # b', 1.5e-3, 0x1F, x'AB', .5, t.1, $$heredoc$$",
+        "OPTIMIZE TABLE jobs FINAL",
+        "ALTER TABLE t ATTACH PARTITION 202401 FROM other",
+        # Built at run time, so project_sql() cannot read them from the code.
+        "ALTER TABLE raw_hooks MODIFY TTL toDateTime(received_at) + toIntervalDay(30)",
+        "INSERT INTO raw_hooks(`event_id`,`body`) FORMAT RowBinaryWithNamesAndTypes",
+        "DESCRIBE TABLE raw_hooks",
+    ]
+
+    def test_refuses_sql_that_reaches_the_host(self):
+        for sql in self.REFUSED + self.CONFUSING:
+            with self.subTest(sql=sql):
+                self.assertIsNotNone(clickhouse_http.refused_sql(sql))
+
+    def test_accepts_plain_sql(self):
+        for sql in self.ACCEPTED:
+            with self.subTest(sql=sql):
+                self.assertIsNone(clickhouse_http.refused_sql(sql))
+
+    def test_accepts_every_statement_the_project_sends(self):
+        statements = project_sql()
+        # The migrations and the code's queries were all found.
+        self.assertGreater(sum(1 for where, _ in statements if where.endswith(".sql")), 8)
+        self.assertTrue(any("hookline_migrations" in sql for _, sql in statements))
+        for where, sql in statements:
+            with self.subTest(where=where, sql=sql[:80]):
+                self.assertIsNone(clickhouse_http.refused_sql(sql))
+
+    def test_values_data_is_checked_for_calls_only(self):
+        self.assertIsNotNone(clickhouse_http.refused_sql("(1, file('/x'))", data=True))
+        self.assertIsNone(clickhouse_http.refused_sql("(1, 'outfile', 'system')", data=True))
+
+    def test_identifier_parameters_cannot_name_a_table_function(self):
+        sql = "SELECT * FROM {t:Identifier}('/etc/passwd')"
+        self.assertIsNotNone(clickhouse_http.refused_identifier_params(sql, {"t": "file"}))
+        self.assertIsNone(clickhouse_http.refused_identifier_params(sql, {"t": "events"}))
+
+    def test_loopback_addresses(self):
+        for host in ("127.0.0.1", "127.0.0.2", "::1", "localhost"):
+            self.assertTrue(clickhouse_http.is_loopback(host), host)
+        for host in ("0.0.0.0", "::", "", "192.0.2.1"):
+            self.assertFalse(clickhouse_http.is_loopback(host), host)
 
 class ClickHouseHttpTest(unittest.TestCase):
     @classmethod
@@ -379,6 +524,58 @@ class ClickHouseHttpTest(unittest.TestCase):
             t.join(timeout=60)
         self.assertEqual(errors, [])
 
+    def assert_denied(self, resp, body):
+        self.assertEqual(resp.status, 403, body)
+        self.assertEqual(resp.getheader("X-ClickHouse-Exception-Code"), "497", body)
+        self.assertIn(b"ACCESS_DENIED", body)
+
+    def test_host_reaching_sql_refused_and_never_run(self):
+        target = os.path.join(self.server.tmp.name, "written-by-sql.tsv")
+        c = self.conn()
+        for sql in ["SELECT * FROM file('/etc/passwd', 'LineAsString')",
+                    "SELECT * FROM url('http://127.0.0.1:%d/ping', 'RawBLOB')" % self.server.port,
+                    "INSERT INTO FUNCTION file('%s', 'TSV', 'a UInt8') SELECT 1" % target,
+                    "SELECT 1 INTO OUTFILE '%s'" % target,
+                    "SYSTEM FLUSH LOGS"]:
+            with self.subTest(sql=sql):
+                self.assert_denied(*self.request(body=sql.encode(), conn=c))
+        self.assertFalse(os.path.exists(target))
+        # A client-sent INFILE in the `query` parameter, rows in the body.
+        table = self.make_kv()
+        resp, body = self.request(
+            params={"query": "INSERT INTO %s FROM INFILE '/etc/hostname' FORMAT TSV" % table},
+            body=b"1\ta\n", conn=c)
+        self.assert_denied(resp, body)
+        # VALUES data: the engine would evaluate the call in it.
+        resp, body = self.request(params={"query": "INSERT INTO %s VALUES" % table},
+                                  body=b"(1, file('/etc/hostname'))", conn=c)
+        self.assert_denied(resp, body)
+        # A setting naming a file, as a URL parameter.
+        resp, body = self.request(params={"format_schema": "/etc/passwd:M"},
+                                  body=b"SELECT 1", conn=c)
+        self.assert_denied(resp, body)
+        self.assertEqual(self.ok("SELECT count() FROM %s" % table), b"0\n")
+        # The connection stays usable, and plain inserts still go through.
+        resp, body = self.request(params={"query": "INSERT INTO %s VALUES" % table},
+                                  body=b"(1, 'file url s3')", conn=c)
+        self.assertEqual((resp.status, body), (200, b""))
+        self.assertEqual(self.ok("SELECT name FROM %s" % table), b"file url s3\n")
+
+    def test_lexer_rules_match_the_engine(self):
+        # The guard finds calls by lexing SQL as this engine does; each query
+        # here shows the engine follows one rule the guard relies on.
+        for sql, expected in [
+                ("SELECT 1 /* /* nested */ still a comment */ + 1", b"2\n"),
+                ("SELECT $$it's$$", b"it\\'s\n"),
+                ("SELECT $tag$a$$b$tag$", b"a$$b\n"),
+                ("SELECT 1 # a comment\n + 1", b"2\n"),
+                ("SELECT 1 // a comment\n + 1", b"2\n"),
+                ("SELECT 'a\\'b', 'c''d'", b"a\\'b\tc\\'d\n"),
+                ("SELECT 1e-1", b"0.1\n"),
+                ("SELECT x'41'", b"A\n")]:
+            with self.subTest(sql=sql):
+                self.assertEqual(self.ok(sql), expected)
+
     def test_log_has_no_row_data(self):
         table = self.make_kv()
         self.request(params={"query": "INSERT INTO %s FORMAT JSONEachRow" % table},
@@ -389,6 +586,126 @@ class ClickHouseHttpTest(unittest.TestCase):
         self.assertIn("INSERT INTO %s FORMAT JSONEachRow" % table, log)
         self.assertNotIn("secret-", log)
 
+
+class LimitsTest(unittest.TestCase):
+    """Body size and socket timeout limits, on a front with small ones."""
+
+    MAX_BODY = 64 * 1024
+    TIMEOUT = 2
+
+    @classmethod
+    def setUpClass(cls):
+        cls.server = Server(extra=("--max-body-bytes", str(cls.MAX_BODY),
+                                   "--socket-timeout-secs", str(cls.TIMEOUT)))
+        cls.addClassCleanup(cls.server.stop)
+        cls.server.wait_listening()
+
+    def raw(self):
+        sock = socket.create_connection(("127.0.0.1", self.server.port), timeout=REACT_DEADLINE)
+        self.addCleanup(sock.close)
+        return sock
+
+    @staticmethod
+    def read_until_closed(sock):
+        """Everything the front sends until it closes the connection."""
+        data = b""
+        while True:
+            piece = sock.recv(65536)
+            if not piece:
+                return data
+            data += piece
+
+    def conn(self):
+        c = http.client.HTTPConnection("127.0.0.1", self.server.port, timeout=REACT_DEADLINE)
+        self.addCleanup(c.close)
+        return c
+
+    def kv_table(self):
+        table = "kv_%s" % uuid.uuid4().hex[:8]
+        c = self.conn()
+        c.request("POST", "/", body=("CREATE TABLE %s (id UInt64, name String) "
+                                     "ENGINE = MergeTree ORDER BY id" % table).encode())
+        resp = c.getresponse()
+        self.assertEqual((resp.status, resp.read()), (200, b""))
+        return table
+
+    def count(self, table):
+        c = self.conn()
+        c.request("POST", "/", body=b"SELECT count() FROM " + table.encode())
+        return c.getresponse().read()
+
+    def test_oversized_content_length_is_413_before_reading_the_body(self):
+        table = self.kv_table()
+        sock = self.raw()
+        query = urlencode({"query": "INSERT INTO %s FORMAT RowBinary" % table})
+        # Claims 600 MiB and sends 100 bytes: the answer cannot wait for the rest.
+        sock.sendall(b"POST /?%s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n"
+                     % (query.encode(), 600 << 20) + b"\0" * 100)
+        answer = self.read_until_closed(sock)
+        self.assertTrue(answer.startswith(b"HTTP/1.1 413 "), answer[:200])
+        self.assertIn(b"X-ClickHouse-Exception-Code: 307", answer)
+        self.assertIn(b"--max-body-bytes", answer)
+        self.assertEqual(self.count(table), b"0\n")
+
+    def test_oversized_chunked_body_is_413(self):
+        table = self.kv_table()
+        piece = b'{"id": 1, "name": "%s"}\n' % (b"x" * 1000)
+        chunks = [piece] * (2 * self.MAX_BODY // len(piece))
+        c = self.conn()
+        c.request("POST", "/?" + urlencode({
+            "query": "INSERT INTO %s FORMAT JSONEachRow" % table}),
+            body=iter(chunks), encode_chunked=True)
+        resp = c.getresponse()
+        body = resp.read()
+        self.assertEqual(resp.status, 413, body)
+        self.assertEqual(resp.getheader("X-ClickHouse-Exception-Code"), "307")
+        self.assertEqual(self.count(table), b"0\n")
+
+    def test_body_within_the_limit_is_inserted(self):
+        table = self.kv_table()
+        rows = b"".join(b'{"id": %d, "name": "%s"}\n' % (i, b"y" * 500) for i in range(100))
+        self.assertLess(len(rows), self.MAX_BODY)
+        c = self.conn()
+        c.request("POST", "/?" + urlencode({"query": "INSERT INTO %s FORMAT JSONEachRow"
+                                                     % table}), body=rows)
+        resp = c.getresponse()
+        self.assertEqual((resp.status, resp.read()), (200, b""))
+        self.assertEqual(self.count(table), b"100\n")
+
+    def test_stalled_client_is_cut_off(self):
+        table = self.kv_table()
+        sock = self.raw()
+        query = urlencode({"query": "INSERT INTO %s FORMAT RowBinary" % table})
+        sock.sendall(b"POST /?%s HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n"
+                     % query.encode() + b"\0" * 10)
+        # Then nothing: the front must close the connection by itself.
+        self.assertEqual(self.read_until_closed(sock), b"")
+        deadline = time.monotonic() + REACT_DEADLINE
+        while "client stalled" not in self.server.stderr_text():
+            self.assertLess(time.monotonic(), deadline, self.server.stderr_text())
+            time.sleep(0.05)
+        self.assertEqual(self.count(table), b"0\n")
+        # A connection that never sends a request is closed too.
+        self.assertEqual(self.read_until_closed(self.raw()), b"")
+
+    def test_slow_but_progressing_upload_is_not_cut(self):
+        table = self.kv_table()
+        rows = [struct.pack("<Q", i) + rb_string("slow%d" % i) for i in range(8)]
+
+        def slowly():
+            # A client pacing its upload (the behaviour under test, not a
+            # wait): the body takes twice the timeout, each gap a quarter.
+            for row in rows:
+                time.sleep(self.TIMEOUT / 4)
+                yield row
+
+        c = self.conn()
+        c.request("POST", "/?" + urlencode({"query": "INSERT INTO %s FORMAT RowBinary"
+                                                     % table}),
+                  body=slowly(), encode_chunked=True)
+        resp = c.getresponse()
+        self.assertEqual((resp.status, resp.read()), (200, b""))
+        self.assertEqual(self.count(table), b"8\n")
 
 class LifecycleTest(unittest.TestCase):
     def start(self, port=0):
@@ -404,6 +721,17 @@ class LifecycleTest(unittest.TestCase):
         c.close()
         server.proc.send_signal(signal.SIGTERM)
         self.assertEqual(server.proc.wait(timeout=30), 0, server.stderr_text())
+
+    def test_refuses_a_non_loopback_address(self):
+        for host in ("0.0.0.0", "::"):
+            with self.subTest(host=host):
+                server = Server(host=host)
+                self.addCleanup(server.stop)
+                self.assertEqual(server.proc.wait(timeout=START_DEADLINE), 2)
+                err = server.stderr_text()
+                self.assertIn("not a loopback address", err)
+                self.assertIn("--allow-remote", err)
+                self.assertIsNone(server.lines.get(timeout=START_DEADLINE))  # printed nothing
 
     def test_port_taken(self):
         sock = socket.socket()
