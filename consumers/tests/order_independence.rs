@@ -291,82 +291,36 @@ mod same_second {
         ("gitlab-webhooks/release.json", "Release Hook"),
     ];
 
-    /// The row a `ReplacingMergeTree(version)` keeps per key; `received_at` (when a copy
-    /// arrived) is left out, since copies of one hook differ only there.
-    pub fn kept<R: Clone + Debug + PartialEq, K: Ord + Debug>(
-        rows: &[R],
-        key: impl Fn(&R) -> K,
-        version: impl Fn(&R) -> u64,
-        without_arrival: impl Fn(&R) -> R,
-    ) -> BTreeMap<K, R> {
-        latest(rows, key, version, without_arrival)
+    /// The rows a `ReplacingMergeTree(version)` keeps of `rows`, per key; `received_at` (when
+    /// a copy arrived) is left out, since copies of one hook differ only there.
+    macro_rules! kept {
+        ($rows:expr, $key:expr) => {
+            latest(
+                &$rows,
+                $key,
+                |r| r.version,
+                |r| {
+                    let mut r = r.clone();
+                    r.received_at = OffsetDateTime::UNIX_EPOCH;
+                    r
+                },
+            )
+        };
     }
 
-    /// Every versioned table's kept rows, compared between two arrival orders.
+    /// Every versioned table's kept rows, to compare between two arrival orders.
     pub fn tables(batch: &Batch) -> String {
-        let epoch = OffsetDateTime::UNIX_EPOCH;
         format!(
             "{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}",
-            kept(
-                &batch.pipelines,
-                |r| (r.project_id, r.pipeline_id),
-                |r| r.version,
-                |r| {
-                    let mut r = r.clone();
-                    r.received_at = epoch;
-                    r
-                }
-            ),
-            kept(
-                &batch.jobs,
-                |r| (r.project_id, r.job_id),
-                |r| r.version,
-                |r| {
-                    let mut r = r.clone();
-                    r.received_at = epoch;
-                    r
-                }
-            ),
-            kept(
-                &batch.merge_requests,
-                |r| (r.project_id, r.merge_request_iid),
-                |r| r.version,
-                |r| {
-                    let mut r = r.clone();
-                    r.received_at = epoch;
-                    r
-                }
-            ),
-            kept(
-                &batch.issues,
-                |r| (r.project_id, r.issue_iid),
-                |r| r.version,
-                |r| {
-                    let mut r = r.clone();
-                    r.received_at = epoch;
-                    r
-                }
-            ),
-            kept(
-                &batch.deployments,
-                |r| (r.project_id, r.deployment_id),
-                |r| r.version,
-                |r| {
-                    let mut r = r.clone();
-                    r.received_at = epoch;
-                    r
-                }
-            ),
-            kept(
-                &batch.releases,
-                |r| (r.project_id, r.release_id),
-                |r| r.version,
-                |r| {
-                    let mut r = r.clone();
-                    r.received_at = epoch;
-                    r
-                }
-            ),
+            kept!(batch.pipelines, |r| (r.project_id, r.pipeline_id)),
+            kept!(batch.jobs, |r| (r.project_id, r.job_id)),
+            kept!(batch.merge_requests, |r| (
+                r.project_id,
+                r.merge_request_iid
+            )),
+            kept!(batch.issues, |r| (r.project_id, r.issue_iid)),
+            kept!(batch.deployments, |r| (r.project_id, r.deployment_id)),
+            kept!(batch.releases, |r| (r.project_id, r.release_id)),
         )
     }
 }
