@@ -207,89 +207,98 @@ mod same_second {
     use hookline_tests::fixtures;
     use serde_json::{json, Value};
 
-    /// `count` states of one object of `kind`, reported at `at` (GitLab's format).
-    pub fn states(kind: usize, at: &str, variants: &[(usize, u32)]) -> Vec<Hook> {
-        let (file, event) = KINDS[kind];
-        let template: Value = serde_json::from_slice(&fixtures::read(file)).unwrap();
+    /// A kind of hook whose table keeps one row per object, and what varies between states.
+    pub struct Kind {
+        file: &'static str,
+        event: &'static str,
+        /// Fields set from the state's status index (0 to 2): statuses that share a rank or
+        /// not.
+        status: &'static [(&'static str, [&'static str; 3])],
+        /// The time the state happened, the same for every state.
+        time: &'static str,
+        /// A text field the table keeps, different in every state.
+        variant: &'static str,
+    }
+
+    pub const KINDS: [Kind; 6] = [
+        Kind {
+            file: "gitlab-webhooks/pipeline.json",
+            event: "Pipeline Hook",
+            status: &[(
+                "/object_attributes/status",
+                ["running", "success", "failed"],
+            )],
+            time: "/object_attributes/finished_at",
+            variant: "/object_attributes/ref",
+        },
+        Kind {
+            file: "gitlab-webhooks/job.json",
+            event: "Job Hook",
+            status: &[("/build_status", ["running", "success", "failed"])],
+            time: "/build_finished_at",
+            variant: "/build_name",
+        },
+        Kind {
+            file: "gitlab-webhooks/merge_request.json",
+            event: "Merge Request Hook",
+            status: &[(
+                "/object_attributes/action",
+                ["update", "approved", "update"],
+            )],
+            time: "/object_attributes/updated_at",
+            variant: "/object_attributes/title",
+        },
+        Kind {
+            file: "gitlab-webhooks/issue.json",
+            event: "Issue Hook",
+            status: &[
+                ("/object_attributes/action", ["update", "close", "update"]),
+                ("/object_attributes/state", ["opened", "closed", "opened"]),
+            ],
+            time: "/object_attributes/updated_at",
+            variant: "/object_attributes/title",
+        },
+        Kind {
+            file: "gitlab-webhooks/deployment.json",
+            event: "Deployment Hook",
+            status: &[("/status", ["running", "success", "failed"])],
+            time: "/status_changed_at",
+            variant: "/short_sha",
+        },
+        Kind {
+            file: "gitlab-webhooks/release.json",
+            event: "Release Hook",
+            status: &[("/action", ["update", "update", "create"])],
+            time: "/created_at",
+            variant: "/name",
+        },
+    ];
+
+    /// States of one object of `kind`, all reported at `at` (GitLab's format): one per
+    /// (status index, variant number).
+    pub fn states(kind: &Kind, at: &str, variants: &[(usize, u32)]) -> Vec<Hook> {
+        let template: Value = serde_json::from_slice(&fixtures::read(kind.file)).unwrap();
         variants
             .iter()
             .map(|&(status, n)| {
                 let mut body = template.clone();
-                let text = json!(format!("variant {n}"));
                 let mut set = |pointer: &str, value: Value| {
                     *body
                         .pointer_mut(pointer)
-                        .unwrap_or_else(|| panic!("{file}: {pointer}")) = value;
+                        .unwrap_or_else(|| panic!("{}: {pointer}", kind.file)) = value;
                 };
-                match event {
-                    "Pipeline Hook" => {
-                        set(
-                            "/object_attributes/status",
-                            json!(["running", "success", "failed"][status % 3]),
-                        );
-                        set("/object_attributes/finished_at", json!(at));
-                        set("/object_attributes/duration", json!(n));
-                    }
-                    "Job Hook" => {
-                        set(
-                            "/build_status",
-                            json!(["running", "success", "failed"][status % 3]),
-                        );
-                        set("/build_finished_at", json!(at));
-                        set("/build_name", text);
-                    }
-                    "Merge Request Hook" => {
-                        set(
-                            "/object_attributes/action",
-                            json!(["update", "approved", "update"][status % 3]),
-                        );
-                        set("/object_attributes/updated_at", json!(at));
-                        set("/object_attributes/title", text);
-                    }
-                    "Issue Hook" => {
-                        set(
-                            "/object_attributes/action",
-                            json!(["update", "close", "update"][status % 3]),
-                        );
-                        set(
-                            "/object_attributes/state",
-                            json!(["opened", "closed", "opened"][status % 3]),
-                        );
-                        set("/object_attributes/updated_at", json!(at));
-                        set("/object_attributes/title", text);
-                    }
-                    "Deployment Hook" => {
-                        set(
-                            "/status",
-                            json!(["running", "success", "failed"][status % 3]),
-                        );
-                        set("/status_changed_at", json!(at));
-                        set("/short_sha", text);
-                    }
-                    "Release Hook" => {
-                        set("/action", json!(["update", "update", "create"][status % 3]));
-                        set("/created_at", json!(at));
-                        set("/name", text);
-                    }
-                    other => unreachable!("{other}"),
+                for (pointer, statuses) in kind.status {
+                    set(pointer, json!(statuses[status % 3]));
                 }
+                set(kind.time, json!(at));
+                set(kind.variant, json!(format!("variant {n}")));
                 Hook {
-                    event,
+                    event: kind.event,
                     body: serde_json::to_vec(&body).unwrap(),
                 }
             })
             .collect()
     }
-
-    /// The fixture and event of every kind whose table keeps one row per object.
-    pub const KINDS: [(&str, &str); 6] = [
-        ("gitlab-webhooks/pipeline.json", "Pipeline Hook"),
-        ("gitlab-webhooks/job.json", "Job Hook"),
-        ("gitlab-webhooks/merge_request.json", "Merge Request Hook"),
-        ("gitlab-webhooks/issue.json", "Issue Hook"),
-        ("gitlab-webhooks/deployment.json", "Deployment Hook"),
-        ("gitlab-webhooks/release.json", "Release Hook"),
-    ];
 
     /// The rows a `ReplacingMergeTree(version)` keeps of `rows`, per key; `received_at` (when
     /// a copy arrived) is left out, since copies of one hook differ only there.
@@ -342,7 +351,7 @@ fn same_second_case() -> impl Strategy<Value = (Vec<Hook>, Vec<Hook>)> {
                 at.minute(),
                 at.second()
             );
-            same_second::states(kind, &at, &variants)
+            same_second::states(&same_second::KINDS[kind], &at, &variants)
         })
         .prop_flat_map(|hooks| (arrivals(hooks.clone()), arrivals(hooks)))
 }
