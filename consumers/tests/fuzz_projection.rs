@@ -79,3 +79,16 @@ fn regression_pipeline_finished_in_year_9999_with_negative_offset() {
     body["object_attributes"]["finished_at"] = "9999-12-31T23:30:00-01:00".into();
     projection::check("Pipeline Hook", &serde_json::to_vec(&body).unwrap());
 }
+
+/// Ingest accepts a push with 100,000 nested arrays in a member no model reads (the record key
+/// skips it without recursion); projecting it must not overflow the stack either.
+#[test]
+fn a_deeply_nested_member_no_model_reads_projects() {
+    let depth = 100_000;
+    let body = format!(
+        r#"{{"object_kind":"push","project_id":7,"x":{}{}}}"#,
+        "[".repeat(depth),
+        "]".repeat(depth)
+    );
+    projection::check("Push Hook", body.as_bytes());
+}

@@ -61,11 +61,17 @@ struct Ledger {
 impl Ledger {
     /// Asserts a 200 with `status` and notes where the body must be.
     fn accepted(&mut self, case: &str, exchange: &Exchange, status: &str, body: &[u8]) {
+        self.accepted_as(case, exchange, &[status], body);
+    }
+
+    /// Asserts a 200 with one of `statuses` and notes where the body must be.
+    fn accepted_as(&mut self, case: &str, exchange: &Exchange, statuses: &[&str], body: &[u8]) {
         let answer = exchange.json().unwrap_or_else(|| {
             panic!("{case}: no JSON answer: {}", exchange.text());
         });
         assert_eq!(exchange.status(), Some(200), "{case}: {}", exchange.text());
-        assert_eq!(answer["status"], status, "{case}: {answer}");
+        let status = answer["status"].as_str().unwrap_or_default();
+        assert!(statuses.contains(&status), "{case}: {answer}");
         let topic = answer["topic"].as_str().expect("a topic").to_owned();
         if status == "dead_lettered" {
             assert_eq!(topic, "gitlab.dead_letter", "{case}");
@@ -392,7 +398,8 @@ async fn unreadable_json(stack: &Stack, ledger: &mut Ledger) {
     .into_bytes();
     for (case, body, status) in [
         ("100k [", deep_array, "dead_lettered"),
-        ("100k [ in an object", deep_in_object, "dead_lettered"),
+        // The record key reads three members; the others are skipped without recursion.
+        ("100k [ in an object", deep_in_object, "accepted"),
         ("10k objects deep", deep_objects, "dead_lettered"),
     ] {
         let answer = post(stack, authenticated(stack, "Push Hook", &[]), body.clone()).await;
@@ -405,11 +412,6 @@ async fn unreadable_json(stack: &Stack, ledger: &mut Ledger) {
             "project_id past u64",
             r#"{"object_kind":"push","project_id":123456789012345678901234567890}"#.to_owned(),
             "accepted",
-        ),
-        (
-            "project_id past f64",
-            r#"{"object_kind":"push","project_id":1e400}"#.to_owned(),
-            "dead_lettered",
         ),
         (
             "negative project_id",
@@ -506,6 +508,16 @@ async fn repeated_headers(stack: &Stack, ledger: &mut Ledger) {
     let kept = ledger.kept.last_mut().unwrap();
     assert_eq!(kept.topic, "gitlab.push");
     kept.event_type = Some("Push Hook".to_owned());
+
+    // Both framings: chunked wins (RFC 9112, section 6.3), and the decoded body is kept.
+    let body = push("Content-Length and chunked");
+    let mut lines = authenticated(stack, "Push Hook", &["Content-Length: 5"]);
+    lines.push("Transfer-Encoding: chunked".to_owned());
+    lines.push("Connection: close".to_owned());
+    let mut request = RawRequest::post("/hooks", &lines, Vec::new());
+    request.parts = chunked(&body, 16);
+    let answer = exchange(stack.webhook_addr, request).await;
+    ledger.accepted("Content-Length and chunked", &answer, "accepted", &body);
 }
 
 /// Headers past hyper's limits (about 400 KiB in all, 100 fields) are refused with 431 or
