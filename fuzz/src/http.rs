@@ -264,9 +264,13 @@ pub fn send(state: &Arc<AppState<MemorySink>>, case: &Case) -> Option<Answer> {
     })
 }
 
-/// Whether the path (before any query) is one the webhook handlers serve.
-fn is_hook_route(path: &str) -> bool {
-    let path = path.split(['?', '#']).next().unwrap_or_default();
+/// Whether the request target's path is one the webhook handlers serve.
+fn is_hook_route(target: &str) -> bool {
+    // The target may be in absolute form (`http://host/hooks`): route on its path alone.
+    let Ok(uri) = target.parse::<axum::http::Uri>() else {
+        return false;
+    };
+    let path = uri.path();
     path == "/hooks"
         || path
             .strip_prefix("/hooks/")

@@ -208,3 +208,15 @@ fn regression_source_label_not_utf8_gets_a_json_answer() {
         String::from_utf8_lossy(&answer.raw_body)
     );
 }
+
+/// Found by fuzzing (a defect of the target, not of ingest): a request target in absolute
+/// form is routed on its path, so it is a webhook request like any other.
+#[test]
+fn regression_absolute_form_target_is_routed_on_its_path() {
+    let input = http::render(
+        "://qqqq/hooks/prod",
+        &[("X-Gitlab-Token", "wrong"), ("X-Gitlab-Event", "Push Hook")],
+        b"{}",
+    );
+    http::run(&input);
+}

@@ -24,9 +24,11 @@ const MAX_BODY: usize = 256 * 1024;
 /// Short deadlines so the slow-client cases finish quickly.
 const HEADER_TIMEOUT: Duration = Duration::from_millis(1000);
 const BODY_TIMEOUT: Duration = Duration::from_millis(2000);
-/// Far above what ingest needs (tens of MB) and far below what holding the flood's bodies
-/// and headers unbounded would take.
-const RSS_BOUND_KIB: u64 = 400 * 1024;
+/// Ingest's peak resident memory must stay under this: four times what it measured (about
+/// 40 MiB), and under what holding the flood's oversized bodies (16 of 8 MiB) would take.
+const RSS_BOUND_KIB: u64 = 160 * 1024;
+/// Size of each oversized body of the flood, streamed without `Content-Length`.
+const FLOOD_BODY: usize = 8 * 1024 * 1024;
 
 async fn start() -> Stack {
     let mut options = StackOptions::for_test();
@@ -564,8 +566,8 @@ async fn oversized_headers(stack: &Stack, ledger: &mut Ledger) {
     kept.event_type = Some(event);
 }
 
-/// Many clients at once: oversized chunked bodies, nearly-oversized headers never finished,
-/// and bodies just under the limit. Memory is checked after it (see the main test).
+/// Many clients at once: oversized chunked bodies (8 MiB each, 32 times the limit), nearly
+/// oversized headers never finished, and bodies just under the limit. Memory is checked after it (see the main test).
 async fn flood(stack: &Stack, ledger: &mut Ledger) {
     let (rss_before, _) = memory_kib(stack);
     let mut tasks = Vec::new();
@@ -581,7 +583,7 @@ async fn flood(stack: &Stack, ledger: &mut Ledger) {
                 0 => {
                     lines.push("Transfer-Encoding: chunked".to_owned());
                     let mut request = RawRequest::post("/hooks", &lines, Vec::new());
-                    request.parts = chunked(&vec![b' '; 3 * MAX_BODY], 64 * 1024);
+                    request.parts = chunked(&vec![b' '; FLOOD_BODY], 64 * 1024);
                     request
                 }
                 1 => {
