@@ -60,13 +60,15 @@ body="$fixtures/seeds/push_000.json"
 printf '/hooks/unknown\nX-Gitlab-Token: $TOKEN\nX-Gitlab-Event: Push Hook\n\n{}' >"$out/http/unknown_source"
 printf '/hooks\nX-Gitlab-Token: $TOKEN\n\n\xff\xfe' >"$out/http/dead_letter"
 
-# timestamp: every timestamp in the fixtures, and each documented form.
+# timestamp: every timestamp in the fixtures, each documented form, and the edges of the
+# calendar the parser can represent.
 grep -ohE '"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9:.]+( ?UTC|Z|[+-][0-9:]{4,5}| [+-][0-9:]{4,5})?"' \
     "$fixtures"/*/*.json | tr -d '"' | sort -u >/tmp/hookline-fuzz-timestamps.$$
 {
     cat /tmp/hookline-fuzz-timestamps.$$
     printf '%s\n' "2021-02-23T02:41:37.886Z" "2021-04-28 21:50:00 +0200" \
-        "2021-04-28 21:50:00 +02:00" "2021-04-28T21:50:00+0200"
+        "2021-04-28 21:50:00 +02:00" "2021-04-28T21:50:00+0200" \
+        "9999-12-31T23:59:59Z" "9999-12-31 23:59:59 UTC" "0000-01-01T00:00:00Z"
 } | sort -u | while IFS= read -r stamp; do
     printf '%s' "$stamp" >"$out/timestamp/$(printf '%s' "$stamp" | sha1sum | cut -c1-16)"
 done
