@@ -7,7 +7,7 @@ PYTHON := $(CACHE)/venv/bin/python
 PHASE := deploy/local/phase.sh
 CARGO := cargo
 
-.PHONY: run test bench install lint clean
+.PHONY: run test bench install lint clean fuzz
 
 ## Start broker, ClickHouse, ingest, consumers and Prometheus; stop them all on Ctrl-C.
 run: install
@@ -31,6 +31,10 @@ bench: install
 
 install:
 	@$(PHASE) install deploy/local/install.sh
+
+## Long fuzzing run: every target of fuzz/ under libFuzzer for FUZZ_SECONDS each (nightly Rust).
+fuzz:
+	fuzz/run.sh
 
 lint:
 	$(CARGO) fmt --all --check

@@ -4,11 +4,12 @@
 //! ports and stops every process it started when dropped, on failure too; `make run` uses the
 //! same code through the `hookline-stack` binary. [`process`] is the process supervision
 //! underneath, [`ports`] where their free ports come from, [`fixtures`] the GitLab payloads
-//! the tests send.
+//! the tests send, [`raw_http`] requests only a bare TCP client can send.
 
 pub mod fixtures;
 pub mod gitlab;
 pub mod load;
 pub mod ports;
 pub mod process;
+pub mod raw_http;
 pub mod stack;
