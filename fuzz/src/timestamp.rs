@@ -1,11 +1,13 @@
 //! Fuzz target: the GitLab timestamp parser (`hookline_schemas::timestamp`).
 //!
 //! Timestamps come straight from payloads, so any text must give a time or an error, never a
-//! panic. What it accepts must mean one instant: normalised to UTC, unchanged by surrounding
+//! panic; a well-formed instant outside ClickHouse's range is an out-of-range error, which the
+//! payload models read as unknown. What it accepts must mean one instant within that range:
+//! normalised to UTC, unchanged by surrounding
 //! whitespace, equal through the serde helper the payload models use, and the same instant when
 //! written back in GitLab's own forms and parsed again.
 
-use hookline_schemas::timestamp::parse_gitlab_time;
+use hookline_schemas::timestamp::{parse_gitlab_time, TimestampError, EARLIEST, LATEST};
 use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
 use time::{OffsetDateTime, UtcOffset};
@@ -25,13 +27,29 @@ pub fn check(input: &str) {
         "surrounding whitespace changed the verdict on {input:?}"
     );
     let via_serde = via_serde_helper(input);
-    let Ok(instant) = parsed else {
-        assert!(
-            via_serde.is_err() || input.trim().is_empty(),
-            "the serde helper accepted {input:?}, which the parser refuses"
-        );
-        return;
+    let instant = match parsed {
+        Ok(instant) => instant,
+        // Well formed but outside ClickHouse's range: unknown to the payload models.
+        Err(TimestampError::OutOfRange { .. }) => {
+            assert_eq!(
+                via_serde.ok(),
+                Some(None),
+                "the serde helper must read out-of-range {input:?} as unknown"
+            );
+            return;
+        }
+        Err(TimestampError::Invalid { .. }) => {
+            assert!(
+                via_serde.is_err() || input.trim().is_empty(),
+                "the serde helper accepted {input:?}, which the parser refuses"
+            );
+            return;
+        }
     };
+    assert!(
+        (EARLIEST..=LATEST).contains(&instant),
+        "{input:?} accepted outside ClickHouse's range"
+    );
     assert_eq!(padded.ok(), Some(instant), "whitespace moved {input:?}");
     assert_eq!(instant.offset(), UtcOffset::UTC, "{input:?} not in UTC");
     assert_eq!(

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::body::{to_bytes, Body};
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::header::{CONTENT_LENGTH, USER_AGENT};
 use axum::http::HeaderMap;
@@ -94,16 +95,22 @@ pub async fn receive_default<S: HookSink>(
 /// `POST /hooks/{source}`.
 pub async fn receive_from_source<S: HookSink>(
     State(state): State<Arc<AppState<S>>>,
-    Path(source): Path<String>,
+    source: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<Accepted>, IngestError> {
+    // A label that is not UTF-8 names no source: ingest's own 404, not the extractor's text.
+    let source = source
+        .map(|Path(source)| source)
+        .map_err(|_| IngestError::UnknownSource {
+            label: "(not UTF-8)".to_owned(),
+        });
     receive(&state, Some(source), &headers, body).await
 }
 
 async fn receive<S: HookSink>(
     state: &AppState<S>,
-    source: Option<String>,
+    source: Option<Result<String, IngestError>>,
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Json<Accepted>, IngestError> {
@@ -133,10 +140,11 @@ async fn receive<S: HookSink>(
 
 async fn accept<S: HookSink>(
     state: &AppState<S>,
-    source: Option<String>,
+    source: Option<Result<String, IngestError>>,
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Accepted, IngestError> {
+    let source = source.transpose()?;
     if let Some(source) = &source {
         if !state.sources.contains(source) {
             return Err(IngestError::UnknownSource {
@@ -290,7 +298,9 @@ fn route(topics: &Topics, event_type: Option<&str>, body: &[u8]) -> Route {
             key,
             dead_letter_reason: None,
         },
-        Err(error) => dead_letter(format!("body is not a JSON object: {error}")),
+        Err(error) => dead_letter(format!(
+            "body is not a JSON object that can be read: {error}"
+        )),
     }
 }
 
