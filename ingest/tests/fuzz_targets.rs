@@ -12,30 +12,15 @@ mod http;
 mod input;
 #[path = "../../fuzz/src/mutate.rs"]
 mod mutate;
+#[path = "../../fuzz/src/property.rs"]
+mod property;
 #[path = "../../fuzz/src/signature.rs"]
 mod signature;
 #[path = "../../fuzz/src/spool_codec.rs"]
 mod spool_codec;
 
-use std::sync::OnceLock;
-
+use property::{config, fixtures};
 use proptest::prelude::*;
-use proptest::test_runner::{Config, RngSeed};
-
-/// A fixed seed and no regression files: the same inputs on every run and every machine.
-fn config(cases: u32) -> Config {
-    Config {
-        cases,
-        rng_seed: RngSeed::Fixed(0x686f_6f6b_6c69_6e65),
-        failure_persistence: None,
-        ..Config::default()
-    }
-}
-
-fn fixtures() -> &'static [fixtures::Fixture] {
-    static FIXTURES: OnceLock<Vec<fixtures::Fixture>> = OnceLock::new();
-    FIXTURES.get_or_init(fixtures::all)
-}
 
 /// Paths: both endpoints, every source kind, and near misses of the routes. (A label that
 /// is not UTF-8 once decoded has its own regression test below.)

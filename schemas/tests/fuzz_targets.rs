@@ -12,30 +12,15 @@ mod input;
 mod mutate;
 #[path = "../../fuzz/src/payload.rs"]
 mod payload;
+#[path = "../../fuzz/src/property.rs"]
+mod property;
 #[path = "../../fuzz/src/record.rs"]
 mod record;
 #[path = "../../fuzz/src/timestamp.rs"]
 mod timestamp;
 
-use std::sync::OnceLock;
-
+use property::{config, fixtures};
 use proptest::prelude::*;
-use proptest::test_runner::{Config, RngSeed};
-
-/// A fixed seed and no regression files: the same inputs on every run and every machine.
-fn config(cases: u32) -> Config {
-    Config {
-        cases,
-        rng_seed: RngSeed::Fixed(0x686f_6f6b_6c69_6e65),
-        failure_persistence: None,
-        ..Config::default()
-    }
-}
-
-fn fixtures() -> &'static [fixtures::Fixture] {
-    static FIXTURES: OnceLock<Vec<fixtures::Fixture>> = OnceLock::new();
-    FIXTURES.get_or_init(fixtures::all)
-}
 
 /// A field anywhere in `range`, or, one time in three, at one of its `edges`.
 fn edgy<T>(range: std::ops::RangeInclusive<T>, edges: &[T]) -> impl Strategy<Value = T>

@@ -395,3 +395,11 @@ pub async fn select(stack: &Stack, sql: &str) -> Vec<Value> {
 pub fn clickhouse_time(time: OffsetDateTime) -> String {
     format!("{}.{:03}", utc_seconds(time), time.millisecond())
 }
+
+/// The value of header `name` of a Kafka record, as text.
+pub fn record_header(message: &impl rdkafka::message::Message, name: &str) -> Option<String> {
+    use rdkafka::message::Headers;
+    let headers = message.headers()?;
+    let header = headers.iter().find(|h| h.key == name)?;
+    Some(String::from_utf8_lossy(header.value?).into_owned())
+}

@@ -16,7 +16,7 @@ use consumers_support::{
     assert_landed_exactly_once, count, deliver_all, metric_reaches, not_ready, pipelines,
     test_args, LANDING,
 };
-use hookline_tests::gitlab::{eventually, pipeline_lifecycle, Hook};
+use hookline_tests::gitlab::{eventually, pipeline_lifecycle, record_header, Hook};
 use hookline_tests::stack::{Stack, StackOptions};
 use time::OffsetDateTime;
 
@@ -111,13 +111,8 @@ async fn a_refused_batch_is_split_and_only_the_refused_record_is_dead_lettered()
         async move { message.map(|m| m.expect("a record").detach()) }
     })
     .await;
-    use rdkafka::message::{Headers, Message};
-    let reason = letter
-        .headers()
-        .and_then(|h| h.iter().find(|h| h.key == "hookline-dead-letter-reason"))
-        .and_then(|h| h.value)
-        .map(|v| String::from_utf8_lossy(v).into_owned())
-        .expect("a reason");
+    use rdkafka::message::Message;
+    let reason = record_header(&letter, "hookline-dead-letter-reason").expect("a reason");
     assert!(reason.contains(&format!("not_{REFUSED}")), "{reason}");
     assert_eq!(
         letter.payload(),

@@ -16,9 +16,9 @@ use hookline_consumers::dead_letter::{DeadLetters, Letter, PendingLetters};
 use hookline_runtime::kafka::KafkaConnection;
 use hookline_runtime::shutdown::CancellationToken;
 use hookline_schemas::record::{event_id, header, RecordHeaders};
-use hookline_tests::gitlab::{eventually, pipeline_lifecycle, select};
+use hookline_tests::gitlab::{eventually, pipeline_lifecycle, record_header, select};
 use hookline_tests::stack::{Stack, StackOptions};
-use rdkafka::message::{Header, Headers, Message, OwnedHeaders, OwnedMessage};
+use rdkafka::message::{Header, Message, OwnedHeaders, OwnedMessage};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::ClientConfig;
 use time::OffsetDateTime;
@@ -83,13 +83,6 @@ async fn dead_letters(stack: &Stack, count: usize) -> Vec<OwnedMessage> {
     })
     .await;
     records
-}
-
-/// The value of header `name`, as text.
-fn header_value(message: &OwnedMessage, name: &str) -> Option<String> {
-    let headers = message.headers()?;
-    let header = headers.iter().find(|h| h.key == name)?;
-    Some(String::from_utf8_lossy(header.value?).into_owned())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -167,10 +160,10 @@ async fn poison_records_are_dead_lettered_and_their_partition_keeps_flowing() {
                 )
             });
         assert_eq!(letter.key(), Some(PROJECT.to_string().as_bytes()));
-        let why = header_value(letter, header::DEAD_LETTER_REASON).expect("a reason");
+        let why = record_header(letter, header::DEAD_LETTER_REASON).expect("a reason");
         assert!(why.contains(reason), "{why}");
         assert!(why.len() <= 1024, "a reason of {} bytes", why.len());
-        let origin = |name: &str| header_value(letter, name);
+        let origin = |name: &str| record_header(letter, name);
         assert_eq!(origin("hookline-origin-topic").as_deref(), Some(TOPIC));
         assert_eq!(
             origin("hookline-origin-partition"),
@@ -187,7 +180,7 @@ async fn poison_records_are_dead_lettered_and_their_partition_keeps_flowing() {
         .find(|m| m.payload() == Some(rejected.as_slice()))
         .unwrap();
     assert_eq!(
-        header_value(kept, header::EVENT_TYPE).as_deref(),
+        record_header(kept, header::EVENT_TYPE).as_deref(),
         Some("Pipeline Hook")
     );
     // Nothing made the consumers exit.
@@ -247,13 +240,13 @@ async fn a_letter_kafka_refuses_is_replaced_by_a_pointer() {
     let pointer = &letters[0];
     assert_eq!(pointer.payload(), None);
     assert_eq!(
-        header_value(pointer, header::EVENT_ID).as_deref(),
+        record_header(pointer, header::EVENT_ID).as_deref(),
         Some("big-one")
     );
     assert_eq!(
-        header_value(pointer, header::DEAD_LETTER_REASON).as_deref(),
+        record_header(pointer, header::DEAD_LETTER_REASON).as_deref(),
         Some("too odd")
     );
-    let why = header_value(pointer, "hookline-dead-letter-pointer").expect("why a pointer");
+    let why = record_header(pointer, "hookline-dead-letter-pointer").expect("why a pointer");
     assert!(why.contains("gitlab.pipeline/1@42"), "{why}");
 }

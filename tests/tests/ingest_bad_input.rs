@@ -15,10 +15,10 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use hookline_schemas::record::header;
-use hookline_tests::gitlab::records_in;
+use hookline_tests::gitlab::{record_header, records_in};
 use hookline_tests::raw_http::{exchange, Exchange, RawRequest};
 use hookline_tests::stack::{Stack, StackOptions};
-use rdkafka::message::{Headers, Message};
+use rdkafka::message::Message;
 
 const MAX_BODY: usize = 256 * 1024;
 /// Short deadlines so the slow-client cases finish quickly.
@@ -668,13 +668,7 @@ fn every_accepted_body_is_in_kafka(stack: &Stack, ledger: &Ledger) {
                 continue;
             };
             let message = message.expect("a record");
-            let event = message.headers().and_then(|headers| {
-                headers
-                    .iter()
-                    .find(|h| h.key == header::EVENT_TYPE)
-                    .and_then(|h| h.value)
-                    .map(|v| String::from_utf8_lossy(v).into_owned())
-            });
+            let event = record_header(&message, header::EVENT_TYPE);
             found.push((message.payload().unwrap_or_default().to_vec(), event));
         }
         let missing = missing(&found);

@@ -15,9 +15,9 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use hookline_schemas::record::header;
-use hookline_tests::gitlab::{eventually, metric, records_in};
+use hookline_tests::gitlab::{eventually, metric, record_header, records_in};
 use hookline_tests::stack::{Stack, StackOptions};
-use rdkafka::message::{Headers, Message};
+use rdkafka::message::Message;
 use serde_json::Value;
 use sha2::Sha256;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -319,13 +319,7 @@ fn read_topic(stack: &Stack, topic: &str, bodies: &[&[u8]]) -> Vec<(Vec<u8>, Opt
             continue;
         };
         let message = message.expect("a record");
-        let reason = message.headers().and_then(|headers| {
-            headers
-                .iter()
-                .find(|h| h.key == header::DEAD_LETTER_REASON)
-                .and_then(|h| h.value)
-                .map(|v| String::from_utf8_lossy(v).into_owned())
-        });
+        let reason = record_header(&message, header::DEAD_LETTER_REASON);
         records.push((message.payload().unwrap_or_default().to_vec(), reason));
     }
     records
