@@ -82,7 +82,11 @@ pub async fn watch(mut watch: LagWatch, shutdown: CancellationToken) {
                         .set(*lag);
                 }
                 for topic in &watch.topics {
-                    let count = owned.iter().filter(|(t, _)| t == topic).count();
+                    let count = measurement
+                        .assigned
+                        .iter()
+                        .filter(|(t, _)| t == topic)
+                        .count();
                     watch
                         .metrics
                         .assigned_partitions
@@ -92,7 +96,7 @@ pub async fn watch(mut watch: LagWatch, shutdown: CancellationToken) {
                 published = owned;
                 let observation = match measurement.group {
                     Some(partitions) => Observation::OwnsNothing(partitions),
-                    None => Observation::Owns(published.len()),
+                    None => Observation::Owns(measurement.assigned.len()),
                 };
                 let verdict = watch.watchdog.observe(observation, Instant::now());
                 act(&watch, verdict).await;
@@ -110,23 +114,9 @@ pub async fn watch(mut watch: LagWatch, shutdown: CancellationToken) {
 
 /// Publishes a verdict of the watchdog and rejoins the group when it says so.
 async fn act(watch: &LagWatch, verdict: Verdict) {
-    let Verdict::Stalled { partitions, rejoin } = verdict else {
-        watch.metrics.assignment_stalled.set(0);
-        watch.readiness.set_ready(ASSIGNMENT_CHECK);
+    let Some(partitions) = publish(&verdict, &watch.metrics, &watch.readiness) else {
         return;
     };
-    watch.metrics.assignment_stalled.set(1);
-    watch.readiness.set_not_ready(
-        ASSIGNMENT_CHECK,
-        format!(
-            "owns no partition while {partitions} partition(s) of the group's topics have had \
-             lag without progress for longer than HOOKLINE_KAFKA_UNASSIGNED_GRACE_MS; \
-             rejoining the consumer group"
-        ),
-    );
-    if !rejoin {
-        return;
-    }
     tracing::warn!(
         partitions,
         "this replica owns no partition while partitions of the group's topics have lag and \
@@ -142,10 +132,32 @@ async fn act(watch: &LagWatch, verdict: Verdict) {
     }
 }
 
+/// Shows a verdict in `/readyz` and the stall gauge; the number of stalled partitions when
+/// the replica should rejoin now.
+fn publish(verdict: &Verdict, metrics: &ConsumerMetrics, readiness: &Readiness) -> Option<usize> {
+    let Verdict::Stalled { partitions, rejoin } = *verdict else {
+        metrics.assignment_stalled.set(0);
+        readiness.set_ready(ASSIGNMENT_CHECK);
+        return None;
+    };
+    metrics.assignment_stalled.set(1);
+    readiness.set_not_ready(
+        ASSIGNMENT_CHECK,
+        format!(
+            "owns no partition while {partitions} partition(s) of the group's topics have had \
+             lag without progress for longer than HOOKLINE_KAFKA_UNASSIGNED_GRACE_MS; \
+             rejoining the consumer group"
+        ),
+    );
+    rejoin.then_some(partitions)
+}
+
 /// One measurement.
 #[derive(Debug, Default)]
 struct Measurement {
-    /// The lag of every partition the consumer owns.
+    /// The partitions the consumer owns.
+    assigned: Vec<Partition>,
+    /// The lag of every partition the consumer owns (those the broker reported on).
     owned: Vec<(Partition, i64)>,
     /// When it owns none: per partition of the subscribed topics, the lag and the group's
     /// next offset to read, for the [`Watchdog`].
@@ -164,11 +176,16 @@ fn measure(
 ) -> KafkaResult<Measurement> {
     let assignment = kafka.assignment()?;
     if assignment.count() > 0 {
+        let assigned = crate::group::partitions(&assignment);
         let owned = lags(kafka, assignment, timeout)?
             .into_iter()
             .map(|(partition, lag, _)| (partition, lag))
             .collect();
-        return Ok(Measurement { owned, group: None });
+        return Ok(Measurement {
+            assigned,
+            owned,
+            group: None,
+        });
     }
     let metadata = kafka.fetch_metadata(None, timeout)?;
     let mut subscription = TopicPartitionList::new();
@@ -185,6 +202,7 @@ fn measure(
         lags(kafka, subscription, timeout)?
     };
     Ok(Measurement {
+        assigned: Vec::new(),
         owned: Vec::new(),
         group: Some(group),
     })
@@ -254,6 +272,28 @@ pub fn lag_records(committed: Offset, low: i64, high: i64) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_stall_fails_readiness_until_the_replica_is_fine_again() {
+        let metrics = ConsumerMetrics::register(&prometheus::Registry::new()).expect("metrics");
+        let readiness = Readiness::default();
+        let stalled = |rejoin| Verdict::Stalled {
+            partitions: 2,
+            rejoin,
+        };
+        assert_eq!(publish(&stalled(true), &metrics, &readiness), Some(2));
+        let status = readiness.status().expect_err("not ready while stalled");
+        assert!(
+            status.starts_with("assignment: owns no partition while 2 partition(s)"),
+            "{status}"
+        );
+        assert_eq!(metrics.assignment_stalled.get(), 1);
+        assert_eq!(publish(&stalled(false), &metrics, &readiness), None);
+        assert!(readiness.status().is_err());
+        assert_eq!(publish(&Verdict::Fine, &metrics, &readiness), None);
+        assert_eq!(readiness.status(), Ok(()));
+        assert_eq!(metrics.assignment_stalled.get(), 0);
+    }
 
     #[test]
     fn lag_counts_from_the_commit_or_the_earliest_record() {
