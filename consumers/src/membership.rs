@@ -12,7 +12,8 @@
 //! as the leader's: the group is formed with an empty assignment. The newcomer is told
 //! `partitions=none`, its heartbeats succeed, and with every member alive no new generation
 //! ever starts, so it owns nothing for good while the topics fill up. Nothing in the client
-//! sees an error; librdkafka did what the protocol asks.
+//! sees an error; librdkafka did what the protocol asks. It is a race: when the expiry is seen
+//! in the newcomer's JoinGroup instead, the newcomer leads and gets every partition.
 //!
 //! So the replica watches for the symptom instead of trusting the broker: it owns no partition
 //! (librdkafka's assignment is empty) while some partition of the subscribed topics has lag
