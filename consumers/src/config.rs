@@ -176,6 +176,14 @@ pub struct RunConfig {
     /// 0 turns the measurement off.
     #[arg(long, env = "HOOKLINE_KAFKA_LAG_INTERVAL_MS", default_value_t = 5000)]
     pub kafka_lag_interval_ms: u64,
+
+    /// How long a consumer that owns no partition waits, while partitions of the group's
+    /// topics have lag whose committed offset does not move, before it reports itself not
+    /// ready (`assignment`) and leaves and rejoins the group. Must exceed
+    /// HOOKLINE_KAFKA_SESSION_TIMEOUT_MS: a restarted consumer legitimately waits that long for
+    /// its old self to leave the group. Needs the lag measurement (HOOKLINE_KAFKA_LAG_INTERVAL_MS).
+    #[arg(long, env = "HOOKLINE_KAFKA_UNASSIGNED_GRACE_MS", default_value_t = 60_000, value_parser = clap::value_parser!(u64).range(1_000..=3_600_000))]
+    pub kafka_unassigned_grace_ms: u64,
 }
 
 impl RunConfig {

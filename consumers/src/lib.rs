@@ -3,8 +3,8 @@
 //! [`consumer`] reads the family topics in a consumer group and batches records;
 //! [`projection`] turns each raw hook into the rows of every table it feeds; [`clickhouse`]
 //! applies the schema migrations and inserts batches; [`dead_letter`] keeps what cannot be
-//! projected; [`group`] follows the consumer group's rebalances and [`lag`] measures how far
-//! behind the consumer is. Configuration is in [`config`], metrics in [`prometheus`].
+//! projected; [`group`] follows the consumer group's rebalances, [`lag`] measures how far
+//! behind the consumer is and [`membership`] notices a replica the group left without work. Configuration is in [`config`], metrics in [`prometheus`].
 
 pub mod clickhouse;
 pub mod config;
@@ -12,5 +12,6 @@ pub mod consumer;
 pub mod dead_letter;
 pub mod group;
 pub mod lag;
+pub mod membership;
 pub mod projection;
 pub mod prometheus;

@@ -11,7 +11,8 @@ use hookline_consumers::config::{Cli, Command, RunConfig};
 use hookline_consumers::consumer::{BatchLimits, Consumer};
 use hookline_consumers::dead_letter::DeadLetters;
 use hookline_consumers::group::{GroupConsumer, GroupContext};
-use hookline_consumers::lag;
+use hookline_consumers::lag::{self, LagWatch};
+use hookline_consumers::membership::{self, Watchdog};
 use hookline_consumers::prometheus::ConsumerMetrics;
 use hookline_runtime::admin::{self, Readiness};
 use hookline_runtime::topics::{self, TopicLayout};
@@ -50,6 +51,7 @@ async fn run(config: RunConfig) -> anyhow::Result<()> {
         .kafka
         .resolve()
         .context("invalid Kafka configuration")?;
+    let unassigned_grace = membership::unassigned_grace(&config)?;
     let registry = Registry::new();
     let metrics = ConsumerMetrics::register(&registry).context("cannot register metrics")?;
     let readiness = Readiness::default();
@@ -114,12 +116,16 @@ async fn run(config: RunConfig) -> anyhow::Result<()> {
             .map_err(|error| format!("brokers unreachable: {error}"))
     });
     if let Some(interval) = config.kafka_lag_interval() {
-        tokio::spawn(lag::watch(
-            kafka.clone(),
-            metrics.lag_records.clone(),
+        readiness.register(lag::ASSIGNMENT_CHECK);
+        let watch = LagWatch {
+            kafka: kafka.clone(),
+            topics: family_topics.clone(),
+            metrics: metrics.clone(),
             interval,
-            shutdown.clone(),
-        ));
+            watchdog: Watchdog::new(unassigned_grace),
+            readiness: readiness.clone(),
+        };
+        tokio::spawn(lag::watch(watch, shutdown.clone()));
     }
 
     let clickhouse_client = clickhouse::client(&config.clickhouse);

@@ -1,8 +1,8 @@
 //! The consumers' Prometheus metrics, registered in a registry the caller owns.
 
 use prometheus::{
-    exponential_buckets, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGaugeVec, Opts,
-    Registry,
+    exponential_buckets, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry,
 };
 
 /// Handles to every consumers metric; cheap to clone.
@@ -28,6 +28,12 @@ pub struct ConsumerMetrics {
     pub insert_seconds: Histogram,
     /// Records not yet in ClickHouse, per assigned partition (see [`crate::lag`]).
     pub lag_records: IntGaugeVec,
+    /// Partitions of each subscribed topic this consumer owns (see [`crate::membership`]).
+    pub assigned_partitions: IntGaugeVec,
+    /// 1 while this consumer owns nothing although partitions have lag and no progress.
+    pub assignment_stalled: IntGauge,
+    /// Times this consumer left and rejoined its group because of such a stall.
+    pub group_rejoins_total: IntCounter,
 }
 
 impl ConsumerMetrics {
@@ -85,6 +91,23 @@ impl ConsumerMetrics {
                 ),
                 &["topic", "partition"],
             )?,
+            assigned_partitions: IntGaugeVec::new(
+                Opts::new(
+                    "hookline_consumers_assigned_partitions",
+                    "Partitions of each subscribed topic this consumer owns in its group.",
+                ),
+                &["topic"],
+            )?,
+            assignment_stalled: IntGauge::new(
+                "hookline_consumers_assignment_stalled",
+                "1 while this consumer owns no partition although partitions of the group's \
+                 topics have had lag without progress for longer than the grace period.",
+            )?,
+            group_rejoins_total: IntCounter::new(
+                "hookline_consumers_group_rejoins_total",
+                "Times this consumer left and rejoined its group because it owned no partition \
+                 while the group's work stood still.",
+            )?,
         };
         registry.register(Box::new(metrics.records_consumed_total.clone()))?;
         registry.register(Box::new(metrics.rows_written_total.clone()))?;
@@ -95,6 +118,9 @@ impl ConsumerMetrics {
         registry.register(Box::new(metrics.batch_records.clone()))?;
         registry.register(Box::new(metrics.insert_seconds.clone()))?;
         registry.register(Box::new(metrics.lag_records.clone()))?;
+        registry.register(Box::new(metrics.assigned_partitions.clone()))?;
+        registry.register(Box::new(metrics.assignment_stalled.clone()))?;
+        registry.register(Box::new(metrics.group_rejoins_total.clone()))?;
         Ok(metrics)
     }
 }

@@ -229,7 +229,13 @@ impl Stack {
             "HOOKLINE_CONSUMERS_ADMIN_LISTEN",
         )?;
         let mut command = Command::new(tools.binary("hookline-consumers"));
+        // The local broker hands a dead member's partitions to nobody once its session
+        // expires (consumers/src/membership.rs): a short session and grace bring a replica
+        // restarted at once back to work within seconds. Environment variables, so that a
+        // test's flags take precedence.
         command
+            .env("HOOKLINE_KAFKA_SESSION_TIMEOUT_MS", "10000")
+            .env("HOOKLINE_KAFKA_UNASSIGNED_GRACE_MS", "15000")
             .arg("run")
             .args(["--kafka-brokers", &kafka_brokers])
             .args(["--topic-partitions", "3"])

@@ -122,3 +122,23 @@ pub fn test_args() -> [&'static str; 4] {
         "6000",
     ]
 }
+
+/// Waits up to `deadline` until `raw_hooks FINAL` holds at least `hooks` hooks and
+/// `pipelines FINAL` at least `pipelines` successful pipelines; fails with the stack's logs.
+pub async fn assert_landed_within(stack: &Stack, hooks: u64, pipelines: u64, deadline: Duration) {
+    let landed = hookline_tests::gitlab::poll_until(deadline, || async {
+        let raw = count(stack, "SELECT count() AS n FROM raw_hooks FINAL").await;
+        let done = count(
+            stack,
+            "SELECT count() AS n FROM pipelines FINAL WHERE status = 'success'",
+        )
+        .await;
+        (raw >= hooks && done >= pipelines).then_some(())
+    })
+    .await;
+    assert!(
+        landed.is_some(),
+        "{hooks} hooks and {pipelines} pipelines did not land within {deadline:?}\n{}",
+        stack.logs()
+    );
+}
