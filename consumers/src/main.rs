@@ -174,13 +174,44 @@ impl FetchSizes {
     /// librdkafka's largest `fetch.max.bytes`; `receive.message.max.bytes` must exceed the
     /// fetch by 512 bytes of framing and stay within 2^31 - 1.
     const MAX_FETCH: u64 = 2_147_483_135;
+    /// librdkafka's largest `max.partition.fetch.bytes`.
+    const MAX_PARTITION_FETCH: u64 = 1_000_000_000;
 
     fn for_message(max_message_bytes: u64) -> Self {
         let fetch = max_message_bytes.clamp(Self::DEFAULT_FETCH, Self::MAX_FETCH);
         Self {
-            partition: max_message_bytes.min(fetch),
+            partition: max_message_bytes.min(Self::MAX_PARTITION_FETCH),
             fetch,
             receive: fetch + 512,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::FetchSizes;
+
+    #[test]
+    fn fetch_sizes_take_the_largest_record_within_librdkafka_limits() {
+        let sizes = FetchSizes::for_message(27_262_976);
+        assert_eq!(sizes.partition, 27_262_976);
+        assert_eq!(sizes.fetch, FetchSizes::DEFAULT_FETCH);
+        assert_eq!(sizes.receive, sizes.fetch + 512);
+        let sizes = FetchSizes::for_message(100 << 20);
+        assert_eq!((sizes.partition, sizes.fetch), (100 << 20, 100 << 20));
+        let sizes = FetchSizes::for_message(u64::MAX);
+        assert_eq!(sizes.receive, 2_147_483_647);
+        assert!(sizes.partition <= sizes.fetch);
+        // librdkafka accepts them (it checks them when the client is created).
+        for max in [1_000, 27_262_976, u64::MAX] {
+            let sizes = FetchSizes::for_message(max);
+            rdkafka::ClientConfig::new()
+                .set("group.id", "test")
+                .set("max.partition.fetch.bytes", sizes.partition.to_string())
+                .set("fetch.max.bytes", sizes.fetch.to_string())
+                .set("receive.message.max.bytes", sizes.receive.to_string())
+                .create::<rdkafka::consumer::BaseConsumer>()
+                .unwrap_or_else(|error| panic!("{max}: {error}"));
         }
     }
 }
