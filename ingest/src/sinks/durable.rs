@@ -24,7 +24,8 @@
 //!
 //! **When the spool cannot take hooks** (its storage failed and is being reopened, or it is
 //! full), new hooks go to Kafka first even though the spool holds older ones
-//! (`hookline_ingest_spool_bypassed_total`), and to the spool only if Kafka fails them too.
+//! (`hookline_ingest_spool_bypassed_total`), and to the spool only if Kafka fails them too;
+//! a hook the spool fails as it arrives is offered to Kafka the same way.
 //! That gives up the order above for those hooks, rather than answering 503 to hooks Kafka
 //! would take; once the spool is healthy again the order rule applies again.
 //!
@@ -146,38 +147,57 @@ impl<K: Forward> DurableSink<K> {
         self.spool.health()
     }
 
+    /// Writes `record` to the spool, counting it under `reason` once stored.
     async fn spool_write(
         &self,
         record: &HookRecord,
         reason: &'static str,
-    ) -> Result<(), SinkError> {
+    ) -> Result<(), SpoolError> {
         let result = {
             // A guard, not a decrement after the await: the request may be dropped meanwhile
             // (client gone), and a count left behind would divert every later hook.
             let _spooling = Spooling::enter(&self.spooling);
             self.spool.append(record).await
         };
-        match result {
-            Ok(_) => {
-                self.metrics
-                    .spooled_total
-                    .with_label_values(&[reason])
-                    .inc();
-                Ok(())
-            }
-            Err(error) => {
-                let label = match error {
-                    SpoolError::Full { .. } => "full",
-                    SpoolError::Storage(_) | SpoolError::Closed => "disk",
-                };
-                self.metrics
-                    .rejections_total
-                    .with_label_values(&[label])
-                    .inc();
-                Err(error.into())
-            }
+        if result.is_ok() {
+            self.metrics
+                .spooled_total
+                .with_label_values(&[reason])
+                .inc();
+        }
+        result.map(|_| ())
+    }
+
+    /// Counts a hook neither Kafka nor the spool took (a 503) and says why.
+    fn rejected(&self, error: SpoolError) -> SinkError {
+        let label = match error {
+            SpoolError::Full { .. } => "full",
+            SpoolError::Storage(_) | SpoolError::Closed => "disk",
+        };
+        self.metrics
+            .rejections_total
+            .with_label_values(&[label])
+            .inc();
+        error.into()
+    }
+
+    /// Kafka within the deadline: `None` when it acknowledged, else why not.
+    async fn kafka_write(&self, record: &HookRecord) -> Option<KafkaOutcome> {
+        match tokio::time::timeout(self.deadline, self.kafka.write(record.clone())).await {
+            Ok(Ok(())) => None,
+            Ok(Err(SinkError::Refused(reason))) => Some(KafkaOutcome::Refused(reason)),
+            Ok(Err(error)) => Some(KafkaOutcome::Failed(error.to_string())),
+            Err(_) => Some(KafkaOutcome::Deadline),
         }
     }
+}
+
+/// Why Kafka did not take a hook.
+enum KafkaOutcome {
+    /// Refused outright: retrying cannot help.
+    Refused(String),
+    Failed(String),
+    Deadline,
 }
 
 /// Counts a hook in [`DurableSink::spooling`] for as long as it lives.
@@ -205,20 +225,31 @@ impl<K: Forward> HookSink for DurableSink<K> {
         if held && !backlog {
             self.metrics.bypassed_total.inc();
         }
-        let reason = if backlog {
-            "backlog"
-        } else {
-            match tokio::time::timeout(self.deadline, self.kafka.write(record.clone())).await {
-                Ok(Ok(())) => return Ok(()),
-                Ok(Err(SinkError::Refused(reason))) => return Err(SinkError::Refused(reason)),
-                Ok(Err(error)) => {
-                    tracing::warn!(event_id = %record.headers.event_id, %error, "Kafka failed the hook; spooling it");
-                    "kafka_error"
-                }
-                Err(_) => "deadline",
+        if backlog {
+            let Err(error) = self.spool_write(&record, "backlog").await else {
+                return Ok(());
+            };
+            // The spool failed just now (a storage error, or full): Kafka may still take it.
+            tracing::warn!(event_id = %record.headers.event_id, %error, "the spool failed a hook; sending it straight to Kafka");
+            self.metrics.bypassed_total.inc();
+            return match self.kafka_write(&record).await {
+                None => Ok(()),
+                Some(KafkaOutcome::Refused(reason)) => Err(SinkError::Refused(reason)),
+                Some(_) => Err(self.rejected(error)),
+            };
+        }
+        let reason = match self.kafka_write(&record).await {
+            None => return Ok(()),
+            Some(KafkaOutcome::Refused(reason)) => return Err(SinkError::Refused(reason)),
+            Some(KafkaOutcome::Failed(error)) => {
+                tracing::warn!(event_id = %record.headers.event_id, %error, "Kafka failed the hook; spooling it");
+                "kafka_error"
             }
+            Some(KafkaOutcome::Deadline) => "deadline",
         };
-        self.spool_write(&record, reason).await
+        self.spool_write(&record, reason)
+            .await
+            .map_err(|error| self.rejected(error))
     }
 }
 
@@ -531,13 +562,30 @@ mod tests {
         );
         assert!(kafka.written().is_empty());
 
-        // The disk fails: the spool is unhealthy, and hooks go straight to Kafka.
+        // The disk fails under a hook that follows the backlog: Kafka takes it instead.
         fail.store(true, Ordering::SeqCst);
-        assert!(spool.append(&record("1", b"lost", true)).await.is_err());
-        assert!(spool.health().is_err());
         sink.write(record("1", b"to kafka", true)).await.unwrap();
         assert_eq!(kafka.written(), vec![b"to kafka".to_vec()]);
-        assert_eq!(metrics.bypassed_total.get(), 1);
+        // Now known unhealthy, the spool is not even tried.
+        assert!(spool.health().is_err());
+        sink.write(record("1", b"straight", true)).await.unwrap();
+        assert_eq!(
+            kafka.written(),
+            vec![b"to kafka".to_vec(), b"straight".to_vec()]
+        );
+        assert_eq!(metrics.bypassed_total.get(), 2);
+        assert_eq!(
+            metrics.rejections_total.with_label_values(&["disk"]).get(),
+            0
+        );
+        // Only when Kafka fails it too is a hook refused (503).
+        kafka.fail.lock().unwrap().insert(b"nowhere".to_vec());
+        let refused = sink.write(record("1", b"nowhere", true)).await;
+        assert!(matches!(refused, Err(SinkError::Spool(_))), "{refused:?}");
+        assert_eq!(
+            metrics.rejections_total.with_label_values(&["disk"]).get(),
+            1
+        );
 
         // Healed: the order rule applies again, behind what the spool still holds.
         fail.store(false, Ordering::SeqCst);
