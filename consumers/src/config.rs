@@ -172,6 +172,12 @@ pub struct RunConfig {
     #[arg(long, env = "HOOKLINE_BATCH_MAX_WAIT_MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
     pub batch_max_wait_ms: u64,
 
+    /// Largest hook body in bytes, as on ingest (`HOOKLINE_MAX_BODY_BYTES`, default 25 MiB,
+    /// GitLab's own limit): sizes the consumer's fetches, and the topics created at start, so
+    /// that every record ingest may write can be read.
+    #[arg(long, env = "HOOKLINE_MAX_BODY_BYTES", default_value_t = 25 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_body_bytes: u64,
+
     /// Measure consumer lag (`hookline_consumers_lag_records`) this often, in milliseconds;
     /// 0 turns the measurement off.
     #[arg(long, env = "HOOKLINE_KAFKA_LAG_INTERVAL_MS", default_value_t = 5000)]

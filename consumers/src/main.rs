@@ -74,17 +74,20 @@ async fn run(config: RunConfig) -> anyhow::Result<()> {
     migrate::run(&config.clickhouse).await?;
     readiness.set_ready("clickhouse");
     let topics = Topics::new(config.topic_prefix.clone());
+    let max_message_bytes = topics::max_message_bytes_for(config.max_body_bytes);
     topics::ensure(
         &kafka_client,
         &topics.all(),
         TopicLayout {
             partitions: config.topic_partitions,
             replication: config.topic_replication,
+            max_message_bytes,
         },
         Duration::from_secs(30),
     )
     .await?;
 
+    let consumer_fetch = FetchSizes::for_message(max_message_bytes);
     let kafka: GroupConsumer = kafka_client
         .config()
         .set("group.id", &config.consumer_group)
@@ -99,6 +102,18 @@ async fn run(config: RunConfig) -> anyhow::Result<()> {
             (config.kafka_session_timeout_ms / 3).min(3000).to_string(),
         )
         .set("fetch.wait.max.ms", config.kafka_fetch_wait_ms.to_string())
+        // Records up to HOOKLINE_MAX_BODY_BYTES plus headers, within librdkafka's limits:
+        // a partition's fetch takes the largest record, a fetch at least that (librdkafka's
+        // 50 MB default otherwise), and a response the fetch plus framing.
+        .set(
+            "max.partition.fetch.bytes",
+            consumer_fetch.partition.to_string(),
+        )
+        .set("fetch.max.bytes", consumer_fetch.fetch.to_string())
+        .set(
+            "receive.message.max.bytes",
+            consumer_fetch.receive.to_string(),
+        )
         .set("client.id", "hookline-consumers")
         .create_with_context(GroupContext::default())
         .context("cannot create the Kafka consumer; check the HOOKLINE_KAFKA_* settings")?;
@@ -159,4 +174,62 @@ async fn run(config: RunConfig) -> anyhow::Result<()> {
     admin_task.await.context("admin listener panicked")??;
     tracing::info!("consumers stopped");
     Ok(())
+}
+
+/// librdkafka's fetch sizes that let the consumer read records up to a size.
+struct FetchSizes {
+    /// `max.partition.fetch.bytes`.
+    partition: u64,
+    /// `fetch.max.bytes`.
+    fetch: u64,
+    /// `receive.message.max.bytes`.
+    receive: u64,
+}
+
+impl FetchSizes {
+    /// librdkafka's default `fetch.max.bytes`, kept when records are smaller.
+    const DEFAULT_FETCH: u64 = 52_428_800;
+    /// librdkafka's largest `fetch.max.bytes`; `receive.message.max.bytes` must exceed the
+    /// fetch by 512 bytes of framing and stay within 2^31 - 1.
+    const MAX_FETCH: u64 = 2_147_483_135;
+    /// librdkafka's largest `max.partition.fetch.bytes`.
+    const MAX_PARTITION_FETCH: u64 = 1_000_000_000;
+
+    fn for_message(max_message_bytes: u64) -> Self {
+        let fetch = max_message_bytes.clamp(Self::DEFAULT_FETCH, Self::MAX_FETCH);
+        Self {
+            partition: max_message_bytes.min(Self::MAX_PARTITION_FETCH),
+            fetch,
+            receive: fetch + 512,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::FetchSizes;
+
+    #[test]
+    fn fetch_sizes_take_the_largest_record_within_librdkafka_limits() {
+        let sizes = FetchSizes::for_message(27_262_976);
+        assert_eq!(sizes.partition, 27_262_976);
+        assert_eq!(sizes.fetch, FetchSizes::DEFAULT_FETCH);
+        assert_eq!(sizes.receive, sizes.fetch + 512);
+        let sizes = FetchSizes::for_message(100 << 20);
+        assert_eq!((sizes.partition, sizes.fetch), (100 << 20, 100 << 20));
+        let sizes = FetchSizes::for_message(u64::MAX);
+        assert_eq!(sizes.receive, 2_147_483_647);
+        assert!(sizes.partition <= sizes.fetch);
+        // librdkafka accepts them (it checks them when the client is created).
+        for max in [1_000, 27_262_976, u64::MAX] {
+            let sizes = FetchSizes::for_message(max);
+            rdkafka::ClientConfig::new()
+                .set("group.id", "test")
+                .set("max.partition.fetch.bytes", sizes.partition.to_string())
+                .set("fetch.max.bytes", sizes.fetch.to_string())
+                .set("receive.message.max.bytes", sizes.receive.to_string())
+                .create::<rdkafka::consumer::BaseConsumer>()
+                .unwrap_or_else(|error| panic!("{max}: {error}"));
+        }
+    }
 }

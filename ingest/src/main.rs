@@ -74,9 +74,11 @@ async fn main() -> anyhow::Result<()> {
     ));
 
     let topics = Topics::new(config.topic_prefix.clone());
+    let max_message_bytes = topics::max_message_bytes_for(config.max_body_bytes as u64);
     let layout = TopicLayout {
         partitions: config.topic_partitions,
         replication: config.topic_replication,
+        max_message_bytes,
     };
     let created = shutdown::unless_cancelled(
         &shutdown,
@@ -84,7 +86,9 @@ async fn main() -> anyhow::Result<()> {
     )
     .await;
     match created {
-        Some(Ok(())) => {}
+        Some(Ok(())) => {
+            check_message_size(&kafka_client, &topics.all(), max_message_bytes, &shutdown).await;
+        }
         Some(Err(error)) => {
             // Kafka being down must not keep ingest from starting: hooks go to the spool,
             // and the topics are created as soon as the brokers answer.
@@ -103,7 +107,7 @@ async fn main() -> anyhow::Result<()> {
         }
     }
 
-    let kafka = KafkaSink::new(
+    let kafka = KafkaSink::with_max_body_bytes(
         &KafkaSettings {
             kafka: kafka_client.clone(),
             ack_timeout: config.kafka_ack_timeout(),
@@ -113,6 +117,7 @@ async fn main() -> anyhow::Result<()> {
             dedup_log: config.dedup.enabled().then(|| topics.dedup()),
         },
         metrics.clone(),
+        config.max_body_bytes as u64,
     )
     .context("cannot create the Kafka producer; check HOOKLINE_KAFKA_* settings")?;
     let kafka = Arc::new(kafka);
@@ -169,4 +174,33 @@ async fn main() -> anyhow::Result<()> {
     admin_task.await.context("admin listener panicked")??;
     tracing::info!("ingest stopped");
     Ok(())
+}
+
+/// Says at start, at error level, which existing topics take smaller records than
+/// `HOOKLINE_MAX_BODY_BYTES` allows: hooks that large would be accepted into the spool and
+/// then parked there, since Kafka refuses them.
+async fn check_message_size(
+    kafka: &hookline_runtime::kafka::KafkaClient,
+    topics: &[String],
+    wanted: u64,
+    shutdown: &shutdown::CancellationToken,
+) {
+    let check = topics::small_topics(kafka, topics, wanted, TOPIC_CREATION_TIMEOUT);
+    match shutdown::unless_cancelled(shutdown, check).await {
+        Some(Ok(small)) => {
+            for topic in small {
+                tracing::error!(
+                    topic = %topic.topic,
+                    max_message_bytes = topic.max_message_bytes,
+                    wanted,
+                    "topic takes smaller records than HOOKLINE_MAX_BODY_BYTES allows: raise the topic config max.message.bytes to at least {wanted} (kafka-configs.sh --alter --entity-type topics --entity-name {} --add-config max.message.bytes={wanted}), or lower HOOKLINE_MAX_BODY_BYTES; larger hooks are parked in the spool meanwhile",
+                    topic.topic
+                );
+            }
+        }
+        Some(Err(error)) => {
+            tracing::warn!(%error, "cannot check the topics' max.message.bytes")
+        }
+        None => {}
+    }
 }

@@ -4,10 +4,24 @@
 //! (and absent from some Kafka-compatible brokers), and auto-created topics get the broker's
 //! default partition count, which caps how far consumers can scale. Creating an existing topic
 //! is not an error, so every replica may run this at start.
+//!
+//! **Record size.** Kafka refuses records over a topic's `max.message.bytes` (default about
+//! 1 MB), while GitLab sends bodies up to 25 MB. Topics are created with
+//! `max.message.bytes` from [`TopicLayout::max_message_bytes`] (the body limit plus room for
+//! headers), and [`small_topics`] tells a service at start which existing topics, created
+//! earlier or by hand, still take less (their `max.message.bytes` as the broker reports it,
+//! its broker-wide default included), so the operator can raise it.
+//!
+//! The local broker (Tansu 0.6) stores topic configs given on creation and answers
+//! `DescribeConfigs` with them (nothing for a topic created without), but does not apply
+//! `max.message.bytes`: it stored a 6 MB record whatever the topic said. It caps every
+//! fetch at 5 MiB of keys and values, though, and never serves a larger record (the
+//! consumer stops at it for good), so on the local stack bodies stay under 5 MiB in
+//! practice; Kafka always serves the first record of a fetch, whatever its size.
 
 use std::time::Duration;
 
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::types::RDKafkaErrorCode;
 
@@ -20,6 +34,22 @@ pub struct TopicLayout {
     pub partitions: i32,
     /// Copies of each partition; 3 on a production cluster, 1 on a single local broker.
     pub replication: i32,
+    /// Topic config `max.message.bytes` of topics created here: the largest record (batch)
+    /// the topic takes. Kafka's default (about 1 MB) is below GitLab's 25 MB bodies.
+    pub max_message_bytes: u64,
+}
+
+/// The topic config that bounds a record's size.
+pub const MAX_MESSAGE_BYTES: &str = "max.message.bytes";
+
+/// Bytes a record may need beyond its body: key, headers (ids, source, GitLab's instance and
+/// version, a dead-letter reason) and the record batch framing. Headers come from request
+/// headers, which the HTTP server bounds well below this.
+pub const RECORD_HEADROOM_BYTES: u64 = 1024 * 1024;
+
+/// The `max.message.bytes` (and client message size) that fits a body of `max_body_bytes`.
+pub fn max_message_bytes_for(max_body_bytes: u64) -> u64 {
+    max_body_bytes.saturating_add(RECORD_HEADROOM_BYTES)
 }
 
 /// Topics could not be created.
@@ -37,6 +67,29 @@ pub enum TopicError {
         code: RDKafkaErrorCode,
         partitions: i32,
     },
+    #[error("cannot read the config of topic {topic}: {code:?}")]
+    Describe {
+        topic: String,
+        code: RDKafkaErrorCode,
+    },
+}
+
+/// An existing topic that takes smaller records than wanted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SmallTopic {
+    pub topic: String,
+    /// Its `max.message.bytes` as the broker reports it.
+    pub max_message_bytes: u64,
+}
+
+fn admin_client(kafka: &KafkaClient) -> Result<AdminClient<DefaultClientContext>, TopicError> {
+    kafka
+        .config()
+        .create()
+        .map_err(|source| TopicError::Client {
+            brokers: kafka.brokers().to_owned(),
+            source,
+        })
 }
 
 /// Creates each missing topic in `topics`; existing topics are left as they are.
@@ -46,14 +99,8 @@ pub async fn ensure(
     layout: TopicLayout,
     timeout: Duration,
 ) -> Result<(), TopicError> {
-    let client: AdminClient<DefaultClientContext> =
-        kafka
-            .config()
-            .create()
-            .map_err(|source| TopicError::Client {
-                brokers: kafka.brokers().to_owned(),
-                source,
-            })?;
+    let client = admin_client(kafka)?;
+    let max_message_bytes = layout.max_message_bytes.to_string();
     let new_topics: Vec<NewTopic<'_>> = topics
         .iter()
         .map(|name| {
@@ -62,6 +109,7 @@ pub async fn ensure(
                 layout.partitions,
                 TopicReplication::Fixed(layout.replication),
             )
+            .set(MAX_MESSAGE_BYTES, &max_message_bytes)
         })
         .collect();
     let options = AdminOptions::new()
@@ -88,6 +136,54 @@ pub async fn ensure(
         }
     }
     Ok(())
+}
+
+/// The topics of `topics` whose `max.message.bytes` is below `wanted`, as the broker reports
+/// it (a topic without its own value reports the broker's default). Topics the broker does
+/// not describe (missing, or a broker without the setting) are not reported.
+pub async fn small_topics(
+    kafka: &KafkaClient,
+    topics: &[String],
+    wanted: u64,
+    timeout: Duration,
+) -> Result<Vec<SmallTopic>, TopicError> {
+    let client = admin_client(kafka)?;
+    let specifiers: Vec<ResourceSpecifier<'_>> = topics
+        .iter()
+        .map(|topic| ResourceSpecifier::Topic(topic))
+        .collect();
+    let options = AdminOptions::new().request_timeout(Some(timeout));
+    let results = client
+        .describe_configs(&specifiers, &options)
+        .await
+        .map_err(|source| TopicError::Client {
+            brokers: kafka.brokers().to_owned(),
+            source,
+        })?;
+    let mut small = Vec::new();
+    for (topic, result) in topics.iter().zip(results) {
+        let resource = match result {
+            Ok(resource) => resource,
+            Err(RDKafkaErrorCode::UnknownTopicOrPartition) => continue,
+            Err(code) => {
+                return Err(TopicError::Describe {
+                    topic: topic.clone(),
+                    code,
+                })
+            }
+        };
+        let value = resource
+            .get(MAX_MESSAGE_BYTES)
+            .and_then(|entry| entry.value.as_deref())
+            .and_then(|value| value.trim().parse::<u64>().ok());
+        if let Some(max_message_bytes) = value.filter(|value| *value < wanted) {
+            small.push(SmallTopic {
+                topic: topic.clone(),
+                max_message_bytes,
+            });
+        }
+    }
+    Ok(small)
 }
 
 /// Keeps trying [`ensure`] with backoff (1 s doubling to 30 s) until it succeeds or `shutdown`

@@ -1,6 +1,7 @@
 //! The durable sink: a hook is answered 2xx once Kafka has acknowledged it *or* it is
 //! fsynced in the local [`Spool`], and a background [`Drainer`] forwards spooled hooks to
-//! Kafka.
+//! Kafka. No hook answered 2xx is ever discarded: a record that cannot be forwarded stays on
+//! disk (parked), is counted and is alerted on.
 //!
 //! **Writing.** While the spool is empty, a hook goes to Kafka (idempotent producer,
 //! `acks=all`) and is answered when acknowledged. If Kafka does not acknowledge within
@@ -14,23 +15,37 @@
 //! the spool too, without trying Kafka first. So a hook that arrives after another was
 //! answered is never in Kafka before it, whichever path the earlier one took; hooks that
 //! overlap in time have no order to keep. The drainer forwards strictly in arrival
-//! (sequence) order, a window of records at a time whose sends are queued in order on the one
-//! idempotent producer (which keeps a partition's, hence a key's, records in order), and
-//! removes only the acknowledged prefix of the window. After a failure it retries from the
-//! first unacknowledged record, so later records of that window may reach Kafka twice.
+//! (sequence) order, a window of records at a time (at most [`DRAIN_WINDOW`] records and
+//! [`DRAIN_WINDOW_BYTES`] bytes, always at least one) whose sends are queued in order on the
+//! one idempotent producer (which keeps a partition's, hence a key's, records in order), and
+//! removes every acknowledged record of the window. After a failure it retries from the
+//! first unacknowledged record, so records of that window that reached Kafka before it are
+//! ahead of it there.
 //!
-//! **Failure modes.** Spool full (`HOOKLINE_SPOOL_MAX_BYTES`) or a storage error → the hook
-//! is answered 503 and counted in `hookline_ingest_spool_rejections_total`. Kafka down →
-//! hooks are spooled (after the deadline for the first one, at once for the rest) and the
-//! drainer backs off (100 ms doubling to 5 s), retrying once the brokers answer a metadata
-//! request, with one record until Kafka acknowledges again. A spooled record Kafka refuses
-//! outright, or one that cannot be decoded, is logged and dropped
-//! (`hookline_ingest_spool_discarded_total`), so one bad record cannot block the spool.
+//! **When the spool cannot take hooks** (its storage failed and is being reopened, or it is
+//! full), new hooks go to Kafka first even though the spool holds older ones
+//! (`hookline_ingest_spool_bypassed_total`), and to the spool only if Kafka fails them too;
+//! a hook the spool fails as it arrives is offered to Kafka the same way.
+//! That gives up the order above for those hooks, rather than answering 503 to hooks Kafka
+//! would take; once the spool is healthy again the order rule applies again.
+//!
+//! **Failure modes.** Spool full (`HOOKLINE_SPOOL_MAX_BYTES`) or a storage error while Kafka
+//! fails too → the hook is answered 503 and counted in
+//! `hookline_ingest_spool_rejections_total`. Kafka down → hooks are spooled (after the
+//! deadline for the first one, at once for the rest) and the drainer backs off (100 ms
+//! doubling to 5 s), retrying once the brokers answer a metadata request, with a few records
+//! ([`RECOVERY_WINDOW`]) until Kafka acknowledges again. A spooled record Kafka refuses
+//! outright, one that cannot be decoded, or one that failed [`MAX_ATTEMPTS`] times while
+//! Kafka acknowledged others in the same window is parked ([`Spool::park`]): kept on disk,
+//! logged at error level, counted (`hookline_ingest_spool_parked_records`,
+//! `hookline_ingest_spool_parked_total`), and queued again when ingest next starts. So one
+//! bad record cannot block the spool, and none is lost.
 //!
 //! **Readiness.** Ingest is ready while the spool can take hooks, Kafka or not
 //! ([`DurableSink::check_ready`]); Kafka's reachability is the `hookline_ingest_kafka_reachable`
 //! gauge and a log line when it changes.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -43,8 +58,21 @@ use super::metrics::SpoolMetrics;
 use super::spool::{codec, Spool, SpoolError, Spooled};
 use super::{HookRecord, HookSink, SinkError};
 
-/// Records the drainer sends at once while Kafka acknowledges.
+/// Most records the drainer sends at once while Kafka acknowledges.
 pub const DRAIN_WINDOW: usize = 256;
+
+/// Most bytes of spooled records the drainer holds at once (one record at least, whatever
+/// its size): with 25 MB bodies, 256 records would be several gigabytes.
+pub const DRAIN_WINDOW_BYTES: u64 = 32 * 1024 * 1024;
+
+/// Records sent at once after a failure, once the brokers answer again: few, so that records
+/// are not piled into the producer while Kafka is unwell, but more than one, so that a
+/// record that fails alone is told apart from Kafka failing everything.
+pub const RECOVERY_WINDOW: usize = 8;
+
+/// Attempts a record gets while Kafka acknowledges other records of its window; then it is
+/// parked.
+pub const MAX_ATTEMPTS: u32 = 5;
 
 /// First and longest pause between drain attempts while Kafka does not acknowledge.
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
@@ -56,9 +84,22 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 /// How often the oldest-age gauge is refreshed.
 const AGE_INTERVAL: Duration = Duration::from_secs(1);
 
+/// What the durable sink needs of Kafka: writing records, and whether the brokers answer.
+/// [`KafkaSink`] in production; unit tests use fakes.
+pub trait Forward: HookSink {
+    /// Whether the brokers answer a metadata request within `timeout`. Blocking.
+    fn check_reachable(&self, timeout: Duration) -> Result<(), String>;
+}
+
+impl Forward for KafkaSink {
+    fn check_reachable(&self, timeout: Duration) -> Result<(), String> {
+        KafkaSink::check_reachable(self, timeout).map_err(|error| error.to_string())
+    }
+}
+
 /// Kafka first, the spool when Kafka does not acknowledge within `deadline`.
-pub struct DurableSink {
-    kafka: Arc<KafkaSink>,
+pub struct DurableSink<K = KafkaSink> {
+    kafka: Arc<K>,
     spool: Arc<Spool>,
     deadline: Duration,
     metrics: SpoolMetrics,
@@ -68,9 +109,9 @@ pub struct DurableSink {
     kafka_reachable: AtomicBool,
 }
 
-impl DurableSink {
+impl<K: Forward> DurableSink<K> {
     pub fn new(
-        kafka: Arc<KafkaSink>,
+        kafka: Arc<K>,
         spool: Arc<Spool>,
         deadline: Duration,
         metrics: SpoolMetrics,
@@ -106,38 +147,57 @@ impl DurableSink {
         self.spool.health()
     }
 
+    /// Writes `record` to the spool, counting it under `reason` once stored.
     async fn spool_write(
         &self,
         record: &HookRecord,
         reason: &'static str,
-    ) -> Result<(), SinkError> {
+    ) -> Result<(), SpoolError> {
         let result = {
             // A guard, not a decrement after the await: the request may be dropped meanwhile
             // (client gone), and a count left behind would divert every later hook.
             let _spooling = Spooling::enter(&self.spooling);
             self.spool.append(record).await
         };
-        match result {
-            Ok(_) => {
-                self.metrics
-                    .spooled_total
-                    .with_label_values(&[reason])
-                    .inc();
-                Ok(())
-            }
-            Err(error) => {
-                let label = match error {
-                    SpoolError::Full { .. } => "full",
-                    SpoolError::Storage(_) | SpoolError::Closed => "disk",
-                };
-                self.metrics
-                    .rejections_total
-                    .with_label_values(&[label])
-                    .inc();
-                Err(error.into())
-            }
+        if result.is_ok() {
+            self.metrics
+                .spooled_total
+                .with_label_values(&[reason])
+                .inc();
+        }
+        result.map(|_| ())
+    }
+
+    /// Counts a hook neither Kafka nor the spool took (a 503) and says why.
+    fn rejected(&self, error: SpoolError) -> SinkError {
+        let label = match error {
+            SpoolError::Full { .. } => "full",
+            SpoolError::Storage(_) | SpoolError::Closed => "disk",
+        };
+        self.metrics
+            .rejections_total
+            .with_label_values(&[label])
+            .inc();
+        error.into()
+    }
+
+    /// Kafka within the deadline: `None` when it acknowledged, else why not.
+    async fn kafka_write(&self, record: &HookRecord) -> Option<KafkaOutcome> {
+        match tokio::time::timeout(self.deadline, self.kafka.write(record.clone())).await {
+            Ok(Ok(())) => None,
+            Ok(Err(SinkError::Refused(reason))) => Some(KafkaOutcome::Refused(reason)),
+            Ok(Err(error)) => Some(KafkaOutcome::Failed(error.to_string())),
+            Err(_) => Some(KafkaOutcome::Deadline),
         }
     }
+}
+
+/// Why Kafka did not take a hook.
+enum KafkaOutcome {
+    /// Refused outright: retrying cannot help.
+    Refused(String),
+    Failed(String),
+    Deadline,
 }
 
 /// Counts a hook in [`DurableSink::spooling`] for as long as it lives.
@@ -156,40 +216,70 @@ impl Drop for Spooling<'_> {
     }
 }
 
-impl HookSink for DurableSink {
+impl<K: Forward> HookSink for DurableSink<K> {
     async fn write(&self, record: HookRecord) -> Result<(), SinkError> {
-        let backlog = !self.spool.is_empty() || self.spooling.load(Ordering::SeqCst) > 0;
-        let reason = if backlog {
-            "backlog"
-        } else {
-            match tokio::time::timeout(self.deadline, self.kafka.write(record.clone())).await {
-                Ok(Ok(())) => return Ok(()),
-                Ok(Err(SinkError::Refused(reason))) => return Err(SinkError::Refused(reason)),
-                Ok(Err(error)) => {
-                    tracing::warn!(event_id = %record.headers.event_id, %error, "Kafka failed the hook; spooling it");
-                    "kafka_error"
-                }
-                Err(_) => "deadline",
+        let held = !self.spool.is_empty() || self.spooling.load(Ordering::SeqCst) > 0;
+        // A spool that cannot take hooks (storage failed, or full) must not attract them:
+        // Kafka gets them first, out of order with what the spool holds.
+        let backlog = held && self.spool.health().is_ok();
+        if held && !backlog {
+            self.metrics.bypassed_total.inc();
+        }
+        if backlog {
+            let Err(error) = self.spool_write(&record, "backlog").await else {
+                return Ok(());
+            };
+            // The spool failed just now (a storage error, or full): Kafka may still take it.
+            tracing::warn!(event_id = %record.headers.event_id, %error, "the spool failed a hook; sending it straight to Kafka");
+            self.metrics.bypassed_total.inc();
+            return match self.kafka_write(&record).await {
+                None => Ok(()),
+                Some(KafkaOutcome::Refused(reason)) => Err(SinkError::Refused(reason)),
+                Some(_) => Err(self.rejected(error)),
+            };
+        }
+        let reason = match self.kafka_write(&record).await {
+            None => return Ok(()),
+            Some(KafkaOutcome::Refused(reason)) => return Err(SinkError::Refused(reason)),
+            Some(KafkaOutcome::Failed(error)) => {
+                tracing::warn!(event_id = %record.headers.event_id, %error, "Kafka failed the hook; spooling it");
+                "kafka_error"
             }
+            Some(KafkaOutcome::Deadline) => "deadline",
         };
-        self.spool_write(&record, reason).await
+        self.spool_write(&record, reason)
+            .await
+            .map_err(|error| self.rejected(error))
     }
 }
 
 /// Forwards spooled hooks to Kafka in arrival order and removes them once acknowledged.
-pub struct Drainer {
-    kafka: Arc<KafkaSink>,
+pub struct Drainer<K = KafkaSink> {
+    kafka: Arc<K>,
     spool: Arc<Spool>,
     metrics: SpoolMetrics,
+    /// Most bytes of records read at once ([`DRAIN_WINDOW_BYTES`] unless changed).
+    window_bytes: u64,
+    /// Failed attempts of records of the current window, counted while Kafka acknowledged
+    /// other records of the same window.
+    failures: HashMap<u64, u32>,
 }
 
-impl Drainer {
-    pub fn new(kafka: Arc<KafkaSink>, spool: Arc<Spool>, metrics: SpoolMetrics) -> Self {
+impl<K: Forward> Drainer<K> {
+    pub fn new(kafka: Arc<K>, spool: Arc<Spool>, metrics: SpoolMetrics) -> Self {
         Self {
             kafka,
             spool,
             metrics,
+            window_bytes: DRAIN_WINDOW_BYTES,
+            failures: HashMap::new(),
         }
+    }
+
+    /// Bounds the bytes of records read at once (at least one record is always read).
+    pub fn with_window_bytes(mut self, window_bytes: u64) -> Self {
+        self.window_bytes = window_bytes;
+        self
     }
 
     /// Runs the drainer, and the oldest-age gauge refresh, until `shutdown` is cancelled.
@@ -210,7 +300,7 @@ impl Drainer {
         tokio::spawn(self.run(shutdown))
     }
 
-    async fn run(self, shutdown: CancellationToken) {
+    async fn run(mut self, shutdown: CancellationToken) {
         let mut backoff = BACKOFF_MIN;
         let mut healthy = true;
         while !shutdown.is_cancelled() {
@@ -227,7 +317,7 @@ impl Drainer {
                         () = shutdown.cancelled() => break,
                     }
                 }
-                Ok(Drained::All) => {
+                Ok(Drained::All) | Ok(Drained::Some) => {
                     if !healthy {
                         tracing::info!(
                             spooled = self.spool.len(),
@@ -254,9 +344,9 @@ impl Drainer {
     }
 
     /// One drain attempt. After a failure, Kafka must first answer a metadata request, and
-    /// then gets one record rather than a window: records are not piled into the producer
+    /// then gets a few records rather than a window: records are not piled into the producer
     /// (to time out there) while the brokers are away.
-    async fn attempt(&self, healthy: bool) -> Result<Drained, String> {
+    async fn attempt(&mut self, healthy: bool) -> Result<Drained, String> {
         if !healthy {
             let kafka = self.kafka.clone();
             tokio::task::spawn_blocking(move || kafka.check_reachable(PROBE_TIMEOUT))
@@ -264,14 +354,23 @@ impl Drainer {
                 .map_err(|error| error.to_string())?
                 .map_err(|error| format!("brokers unreachable: {error}"))?;
         }
-        self.drain_once(if healthy { DRAIN_WINDOW } else { 1 })
-            .await
+        self.drain_once(if healthy {
+            DRAIN_WINDOW
+        } else {
+            RECOVERY_WINDOW
+        })
+        .await
     }
 
-    /// Sends up to `window` of the oldest records and removes the acknowledged prefix; fails
-    /// when Kafka failed one of them (it and the rest of the window stay spooled).
-    async fn drain_once(&self, window: usize) -> Result<Drained, String> {
-        let batch = self.spool.oldest(window).await.map_err(|e| e.to_string())?;
+    /// Sends up to `window` of the oldest records (within the byte budget), removes the
+    /// acknowledged ones and parks those that can never be sent. Fails when Kafka
+    /// acknowledged none of them (they stay spooled).
+    async fn drain_once(&mut self, window: usize) -> Result<Drained, String> {
+        let batch = self
+            .spool
+            .oldest_within(window, self.window_bytes)
+            .await
+            .map_err(|e| e.to_string())?;
         if batch.is_empty() {
             return Ok(Drained::Nothing);
         }
@@ -279,13 +378,33 @@ impl Drainer {
         let sends = batch.iter().map(|spooled| self.send(spooled));
         let outcomes = futures::future::join_all(sends).await;
         let mut done = Vec::new();
-        let mut stopped = None;
+        let mut park = Vec::new();
+        let mut failed = Vec::new();
         for (spooled, outcome) in batch.iter().zip(outcomes) {
             match outcome {
-                Ok(()) => done.push(spooled.seq),
-                Err(error) => {
-                    stopped = Some(error);
-                    break;
+                Sent::Acknowledged => done.push(spooled.seq),
+                Sent::Unsendable {
+                    event_id,
+                    reason,
+                    error,
+                } => park.push((spooled.seq, event_id, reason, error)),
+                Sent::Failed { event_id, error } => failed.push((spooled.seq, event_id, error)),
+            }
+        }
+        // Only the records of this window have counts worth keeping.
+        self.failures
+            .retain(|seq, _| failed.iter().any(|(failed, _, _)| failed == seq));
+        let others_acknowledged = !done.is_empty();
+        let first_error = failed.first().map(|(_, _, error)| error.clone());
+        if others_acknowledged {
+            // Kafka takes records, just not these: after MAX_ATTEMPTS they are parked rather
+            // than block the spool.
+            for (seq, event_id, error) in failed {
+                let count = self.failures.entry(seq).or_insert(0);
+                *count += 1;
+                if *count >= MAX_ATTEMPTS {
+                    self.failures.remove(&seq);
+                    park.push((seq, event_id, "retries_exhausted", error));
                 }
             }
         }
@@ -294,46 +413,77 @@ impl Drainer {
             self.spool.remove(done).await.map_err(|e| e.to_string())?;
             self.metrics.drained_total.inc_by(count);
         }
-        match stopped {
+        for (seq, event_id, reason, error) in park {
+            self.spool.park(seq).await.map_err(|e| e.to_string())?;
+            self.metrics.parked_total.with_label_values(&[reason]).inc();
+            tracing::error!(
+                seq,
+                event_id = event_id.as_deref().unwrap_or("(unreadable)"),
+                reason,
+                %error,
+                parked = self.spool.parked(),
+                "parked a spooled hook that cannot be forwarded to Kafka; it stays on disk and is queued again when ingest restarts"
+            );
+        }
+        match first_error {
             None => Ok(Drained::All),
-            Some(error) => Err(error.to_string()),
+            Some(_) if others_acknowledged => Ok(Drained::Some),
+            Some(error) => Err(error),
         }
     }
 
-    /// Sends one spooled record; `Ok` also for a record dropped because it can never be sent.
-    async fn send(&self, spooled: &Spooled) -> Result<(), SinkError> {
+    /// Sends one spooled record.
+    async fn send(&self, spooled: &Spooled) -> Sent {
         let record = match codec::decode(&spooled.value) {
             Ok((record, _)) => record,
             Err(error) => {
-                tracing::error!(seq = spooled.seq, %error, "dropping a spooled record that cannot be decoded");
-                self.discard("corrupt");
-                return Ok(());
+                return Sent::Unsendable {
+                    event_id: None,
+                    reason: "corrupt",
+                    error: error.to_string(),
+                }
             }
         };
-        match self.kafka.write(record.clone()).await {
-            Err(SinkError::Refused(reason)) => {
-                tracing::error!(seq = spooled.seq, event_id = %record.headers.event_id, %reason, "dropping a spooled hook Kafka refuses");
-                self.discard("refused_by_kafka");
-                Ok(())
-            }
-            other => other,
+        let event_id = Some(record.headers.event_id.clone());
+        match self.kafka.write(record).await {
+            Ok(()) => Sent::Acknowledged,
+            Err(SinkError::Refused(error)) => Sent::Unsendable {
+                event_id,
+                reason: "refused_by_kafka",
+                error,
+            },
+            Err(error) => Sent::Failed {
+                event_id,
+                error: error.to_string(),
+            },
         }
     }
+}
 
-    fn discard(&self, reason: &str) {
-        self.metrics
-            .discarded_total
-            .with_label_values(&[reason])
-            .inc();
-    }
+/// What became of one spooled record sent to Kafka.
+enum Sent {
+    Acknowledged,
+    /// Retrying cannot help: to be parked.
+    Unsendable {
+        event_id: Option<String>,
+        reason: &'static str,
+        error: String,
+    },
+    /// Kafka did not acknowledge it; it stays spooled.
+    Failed {
+        event_id: Option<String>,
+        error: String,
+    },
 }
 
 /// What one drain attempt did.
 enum Drained {
     /// The spool was empty.
     Nothing,
-    /// Every record read was forwarded (or dropped as unsendable) and removed.
+    /// Every record read was forwarded (or parked) and removed.
     All,
+    /// Kafka acknowledged some records of the window but failed others, which stay spooled.
+    Some,
 }
 
 #[cfg(test)]
@@ -342,8 +492,219 @@ mod tests {
     use crate::prometheus::IngestMetrics;
     use crate::sinks::kafka::KafkaSettings;
     use crate::sinks::spool::codec::tests::record;
+    use crate::sinks::spool::tests::{bodies, faulty_spool, wait_healthy};
     use crate::sinks::spool::SpoolSettings;
     use hookline_runtime::kafka::KafkaConnection;
+    use std::collections::HashSet;
+    use std::sync::Mutex;
+
+    /// A Kafka that acknowledges every record but those whose body it was told to refuse
+    /// (permanently) or to fail (retriably), and remembers the bodies it took.
+    #[derive(Default)]
+    struct FakeKafka {
+        refuse: Mutex<HashSet<Vec<u8>>>,
+        fail: Mutex<HashSet<Vec<u8>>>,
+        written: Mutex<Vec<Vec<u8>>>,
+    }
+
+    impl FakeKafka {
+        fn written(&self) -> Vec<Vec<u8>> {
+            self.written.lock().unwrap().clone()
+        }
+    }
+
+    impl HookSink for FakeKafka {
+        async fn write(&self, record: HookRecord) -> Result<(), SinkError> {
+            let body = record.body.to_vec();
+            if self.refuse.lock().unwrap().contains(&body) {
+                return Err(SinkError::Refused("Broker: Message size too large".into()));
+            }
+            if self.fail.lock().unwrap().contains(&body) {
+                return Err(SinkError::NotAcknowledged(
+                    "Local: Message timed out".into(),
+                ));
+            }
+            self.written.lock().unwrap().push(body);
+            Ok(())
+        }
+    }
+
+    impl Forward for FakeKafka {
+        fn check_reachable(&self, _timeout: Duration) -> Result<(), String> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn hooks_go_to_kafka_while_the_spool_cannot_take_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let fail = Arc::new(AtomicBool::new(false));
+        let metrics = SpoolMetrics::for_test();
+        let spool = Arc::new(faulty_spool(
+            dir.path(),
+            1 << 20,
+            metrics.clone(),
+            fail.clone(),
+        ));
+        let kafka = Arc::new(FakeKafka::default());
+        let sink = DurableSink::new(
+            kafka.clone(),
+            spool.clone(),
+            Duration::from_secs(1),
+            metrics.clone(),
+        );
+        // The spool holds a hook, so new hooks would follow it there.
+        spool.append(&record("1", b"held", true)).await.unwrap();
+        sink.write(record("1", b"follows", true)).await.unwrap();
+        assert_eq!(
+            metrics.spooled_total.with_label_values(&["backlog"]).get(),
+            1
+        );
+        assert!(kafka.written().is_empty());
+
+        // The disk fails under a hook that follows the backlog: Kafka takes it instead.
+        fail.store(true, Ordering::SeqCst);
+        sink.write(record("1", b"to kafka", true)).await.unwrap();
+        assert_eq!(kafka.written(), vec![b"to kafka".to_vec()]);
+        // Now known unhealthy, the spool is not even tried.
+        assert!(spool.health().is_err());
+        sink.write(record("1", b"straight", true)).await.unwrap();
+        assert_eq!(
+            kafka.written(),
+            vec![b"to kafka".to_vec(), b"straight".to_vec()]
+        );
+        assert_eq!(metrics.bypassed_total.get(), 2);
+        assert_eq!(
+            metrics.rejections_total.with_label_values(&["disk"]).get(),
+            0
+        );
+        // Only when Kafka fails it too is a hook refused (503).
+        kafka.fail.lock().unwrap().insert(b"nowhere".to_vec());
+        let refused = sink.write(record("1", b"nowhere", true)).await;
+        assert!(matches!(refused, Err(SinkError::Spool(_))), "{refused:?}");
+        assert_eq!(
+            metrics.rejections_total.with_label_values(&["disk"]).get(),
+            1
+        );
+
+        // Healed: the order rule applies again, behind what the spool still holds.
+        fail.store(false, Ordering::SeqCst);
+        wait_healthy(&spool).await;
+        sink.write(record("1", b"behind", true)).await.unwrap();
+        assert_eq!(
+            metrics.spooled_total.with_label_values(&["backlog"]).get(),
+            2
+        );
+        assert_eq!(
+            bodies(&spool.oldest(10).await.unwrap()),
+            vec![b"held".to_vec(), b"follows".to_vec(), b"behind".to_vec()]
+        );
+    }
+
+    #[tokio::test]
+    async fn the_drainer_parks_what_kafka_refuses_and_what_keeps_failing() {
+        let dir = tempfile::tempdir().unwrap();
+        let metrics = SpoolMetrics::for_test();
+        let settings = SpoolSettings {
+            dir: dir.path().to_owned(),
+            max_bytes: 1 << 20,
+        };
+        let spool = Arc::new(Spool::open(&settings, metrics.clone()).unwrap());
+        let kafka = Arc::new(FakeKafka::default());
+        kafka.refuse.lock().unwrap().insert(b"too large".to_vec());
+        kafka.fail.lock().unwrap().insert(b"stuck".to_vec());
+        for body in [&b"too large"[..], b"first", b"stuck", b"second"] {
+            spool.append(&record("1", body, true)).await.unwrap();
+        }
+        let mut drainer = Drainer::new(kafka.clone(), spool.clone(), metrics.clone());
+
+        // The refused record is parked at once; the others are forwarded past the stuck one.
+        assert!(matches!(
+            drainer.drain_once(DRAIN_WINDOW).await,
+            Ok(Drained::Some)
+        ));
+        assert_eq!(kafka.written(), vec![b"first".to_vec(), b"second".to_vec()]);
+        assert_eq!((spool.len(), spool.parked()), (1, 1));
+        let parked = |reason: &str| metrics.parked_total.with_label_values(&[reason]).get();
+        assert_eq!(parked("refused_by_kafka"), 1);
+
+        // Alone, its failures say nothing about it: Kafka may be failing everything.
+        for _ in 0..MAX_ATTEMPTS {
+            assert!(drainer.drain_once(DRAIN_WINDOW).await.is_err());
+        }
+        assert_eq!((spool.len(), spool.parked()), (1, 1));
+
+        // While Kafka takes the hooks behind it, it gets MAX_ATTEMPTS attempts in all.
+        for n in 1..MAX_ATTEMPTS {
+            spool
+                .append(&record("1", format!("later {n}").as_bytes(), true))
+                .await
+                .unwrap();
+            assert!(matches!(
+                drainer.drain_once(DRAIN_WINDOW).await,
+                Ok(Drained::Some)
+            ));
+        }
+        assert_eq!(parked("retries_exhausted"), 1);
+        assert_eq!((spool.len(), spool.parked()), (0, 2));
+        assert_eq!(metrics.parked_records.get(), 2);
+        assert_eq!(kafka.written().len(), 2 + MAX_ATTEMPTS as usize - 1);
+
+        // Parked, not lost: the next start queues both again, in their original order.
+        drop(drainer);
+        spool.close();
+        drop(spool);
+        let spool = Spool::open(&settings, SpoolMetrics::for_test()).unwrap();
+        assert_eq!(
+            bodies(&spool.oldest(10).await.unwrap()),
+            vec![b"too large".to_vec(), b"stuck".to_vec()]
+        );
+    }
+
+    #[tokio::test]
+    async fn the_drainer_holds_at_most_its_byte_budget_of_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let metrics = SpoolMetrics::for_test();
+        let settings = SpoolSettings {
+            dir: dir.path().to_owned(),
+            max_bytes: 1 << 30,
+        };
+        let spool = Arc::new(Spool::open(&settings, metrics.clone()).unwrap());
+        for n in 0..10u8 {
+            spool.append(&record("1", &[n; 4096], true)).await.unwrap();
+        }
+        let one = spool.oldest(1).await.unwrap()[0].value.len() as u64;
+        let kafka = Arc::new(FakeKafka::default());
+        let mut drainer =
+            Drainer::new(kafka.clone(), spool.clone(), metrics.clone()).with_window_bytes(3 * one);
+        assert!(matches!(
+            drainer.drain_once(DRAIN_WINDOW).await,
+            Ok(Drained::All)
+        ));
+        assert_eq!(kafka.written().len(), 3);
+        assert_eq!(spool.len(), 7);
+        // A record larger than the budget still goes, alone.
+        let mut drainer = Drainer::new(kafka.clone(), spool.clone(), metrics).with_window_bytes(1);
+        assert!(matches!(
+            drainer.drain_once(DRAIN_WINDOW).await,
+            Ok(Drained::All)
+        ));
+        assert_eq!(kafka.written().len(), 4);
+    }
+
+    #[tokio::test]
+    async fn a_body_over_a_megabyte_is_not_refused_by_the_producer() {
+        // Kafka's default message.max.bytes (1 MB) made librdkafka refuse such a record at
+        // once; sized from the body limit, it is queued (and here waits for a broker that
+        // never answers).
+        let kafka = unreachable_kafka();
+        let big = record("5", &vec![b'x'; 5 * 1024 * 1024], true);
+        let outcome = tokio::time::timeout(Duration::from_millis(500), kafka.write(big)).await;
+        assert!(
+            outcome.is_err(),
+            "the producer answered at once: {outcome:?}"
+        );
+    }
 
     /// A producer whose broker never answers (nothing listens on port 1).
     fn unreachable_kafka() -> Arc<KafkaSink> {

@@ -7,6 +7,10 @@
 //! librdkafka's periodic statistics (`statistics.interval.ms`) feed the queue-depth gauges
 //! through [`StatsContext`], so a broker that slows down shows before deliveries time out.
 //!
+//! **Record size.** librdkafka refuses records over `message.max.bytes` (default 1 MB) before
+//! sending them; the producer is sized from `HOOKLINE_MAX_BODY_BYTES` plus room for the key
+//! and headers ([`hookline_runtime::topics::max_message_bytes_for`]), as are the topics.
+//!
 //! Once a hook is acknowledged, its ids go to the deduplication log ([`DedupLog`]), which
 //! shares the producer.
 
@@ -86,14 +90,34 @@ pub struct KafkaSink {
     dedup_log: Option<DedupLog>,
 }
 
+/// librdkafka's largest `message.max.bytes`.
+const LIBRDKAFKA_MAX_MESSAGE_BYTES: u64 = 1_000_000_000;
+
+/// The body limit [`KafkaSink::new`] sizes the producer for: ingest's default, GitLab's own.
+pub const DEFAULT_MAX_BODY_BYTES: u64 = 25 * 1024 * 1024;
+
 impl KafkaSink {
+    /// A producer sized for bodies up to [`DEFAULT_MAX_BODY_BYTES`].
     pub fn new(settings: &KafkaSettings, metrics: IngestMetrics) -> Result<Self, KafkaError> {
+        Self::with_max_body_bytes(settings, metrics, DEFAULT_MAX_BODY_BYTES)
+    }
+
+    /// A producer that takes records with bodies up to `max_body_bytes`
+    /// (`HOOKLINE_MAX_BODY_BYTES`).
+    pub fn with_max_body_bytes(
+        settings: &KafkaSettings,
+        metrics: IngestMetrics,
+        max_body_bytes: u64,
+    ) -> Result<Self, KafkaError> {
+        let message_max_bytes = hookline_runtime::topics::max_message_bytes_for(max_body_bytes)
+            .min(LIBRDKAFKA_MAX_MESSAGE_BYTES);
         let producer: FutureProducer<StatsContext> = settings
             .kafka
             .config()
             .set("enable.idempotence", "true")
             .set("acks", "all")
             .set("compression.type", &settings.compression)
+            .set("message.max.bytes", message_max_bytes.to_string())
             .set("linger.ms", settings.linger_ms.to_string())
             .set(
                 "message.timeout.ms",

@@ -25,8 +25,15 @@ pub struct SpoolMetrics {
     pub drained_total: IntCounter,
     /// Hooks the spool could not take (`full`, `disk`): each one is a 503.
     pub rejections_total: IntCounterVec,
-    /// Spooled records dropped because they can never be sent (`refused_by_kafka`, `corrupt`).
-    pub discarded_total: IntCounterVec,
+    /// Records parked: kept on disk but no longer drained, until the next start.
+    pub parked_records: IntGauge,
+    /// Records parked, by why (`refused_by_kafka`, `corrupt`, `retries_exhausted`).
+    pub parked_total: IntCounterVec,
+    /// Times the spool's storage was reopened after an error, without a restart.
+    pub reopened_total: IntCounter,
+    /// Hooks sent straight to Kafka, although the spool held older ones, because the spool
+    /// could not take them (storage failed, or full): their order is not kept.
+    pub bypassed_total: IntCounter,
     /// 1 when the last metadata request to the brokers succeeded, 0 otherwise.
     pub kafka_reachable: IntGauge,
 }
@@ -75,12 +82,24 @@ impl SpoolMetrics {
                 ),
                 &["reason"],
             )?,
-            discarded_total: IntCounterVec::new(
+            parked_records: IntGauge::new(
+                "hookline_ingest_spool_parked_records",
+                "Spooled hooks parked because they could not be forwarded to Kafka; kept on disk and queued again at the next start.",
+            )?,
+            parked_total: IntCounterVec::new(
                 Opts::new(
-                    "hookline_ingest_spool_discarded_total",
-                    "Spooled hooks dropped because they can never be sent, by reason (refused_by_kafka, corrupt).",
+                    "hookline_ingest_spool_parked_total",
+                    "Spooled hooks parked, by reason (refused_by_kafka, corrupt, retries_exhausted).",
                 ),
                 &["reason"],
+            )?,
+            reopened_total: IntCounter::new(
+                "hookline_ingest_spool_reopened_total",
+                "Times the local spool's storage was reopened after an I/O error.",
+            )?,
+            bypassed_total: IntCounter::new(
+                "hookline_ingest_spool_bypassed_total",
+                "Hooks sent straight to Kafka while the spool held older ones, because the spool could not take them (storage failed or full).",
             )?,
             kafka_reachable: IntGauge::new(
                 "hookline_ingest_kafka_reachable",
@@ -95,7 +114,10 @@ impl SpoolMetrics {
         registry.register(Box::new(metrics.spooled_total.clone()))?;
         registry.register(Box::new(metrics.drained_total.clone()))?;
         registry.register(Box::new(metrics.rejections_total.clone()))?;
-        registry.register(Box::new(metrics.discarded_total.clone()))?;
+        registry.register(Box::new(metrics.parked_records.clone()))?;
+        registry.register(Box::new(metrics.parked_total.clone()))?;
+        registry.register(Box::new(metrics.reopened_total.clone()))?;
+        registry.register(Box::new(metrics.bypassed_total.clone()))?;
         registry.register(Box::new(metrics.kafka_reachable.clone()))?;
         Ok(metrics)
     }

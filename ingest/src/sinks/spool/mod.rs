@@ -16,8 +16,24 @@
 //! load many hooks share one fsync; alone, a hook pays one. Reads (the drainer's) use redb's
 //! read transactions on the blocking thread pool and never wait for the writer.
 //!
+//! **Parking.** A record the drainer can never forward (Kafka refuses it, it cannot be
+//! decoded, or it kept failing while Kafka took others) is moved to a second table,
+//! `parked`, in the same file and transaction, under the same sequence number: it stays on
+//! disk, counted in `hookline_ingest_spool_parked_records`, but no longer holds up the
+//! records behind it. At the next start, [`Spool::open`] moves every parked record back, so
+//! once the cause is fixed (e.g. a topic's `max.message.bytes` raised) a restart forwards
+//! them, ahead of newer records since their sequence numbers are smaller.
+//!
+//! **Healing.** redb refuses every operation after an I/O error (`PreviousIo`) until the
+//! database is opened again. So after a failed commit (or a failed read, reported with
+//! [`Spool::report_failure`]), the writer drops its handle and reopens the file, with
+//! backoff (100 ms doubling to 5 s), answering requests meanwhile with the error; redb's
+//! repair brings the file back to its last commit. Until then [`Spool::health`] fails, and
+//! the durable sink sends hooks straight to Kafka. Once the disk works again (space freed,
+//! device back), the spool takes hooks again without a restart.
+//!
 //! **Bound.** The spool holds at most `HOOKLINE_SPOOL_MAX_BYTES` of encoded records (value
-//! plus 8 bytes of key each); an append that would exceed it is refused with
+//! plus 8 bytes of key each, parked records included); an append that would exceed it is refused with
 //! [`SpoolError::Full`]. The file itself is larger by redb's page overhead and keeps its size
 //! after draining (freed pages are reused, not returned), so plan disk for about twice the
 //! bound.
@@ -26,18 +42,22 @@ pub mod codec;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition};
+use tokio::sync::mpsc::error::TryRecvError;
 use tokio::sync::{mpsc, oneshot, Notify};
 
 use crate::sinks::metrics::SpoolMetrics;
 use crate::sinks::HookRecord;
 
-/// Sequence number → encoded record.
+/// Sequence number → encoded record, waiting for the drainer.
 const RECORDS: TableDefinition<u64, &[u8]> = TableDefinition::new("records");
+
+/// Sequence number → encoded record the drainer could not forward; moved back at start.
+const PARKED: TableDefinition<u64, &[u8]> = TableDefinition::new("parked");
 
 /// Name of the database file inside the spool directory.
 pub const FILE_NAME: &str = "spool.redb";
@@ -50,6 +70,13 @@ pub const MAX_BATCH_BYTES: usize = 32 * 1024 * 1024;
 
 /// Requests waiting for the writer; senders wait when it is full.
 const QUEUE: usize = 4096;
+
+/// First and longest pause between attempts to reopen the database after a failure.
+const HEAL_BACKOFF_MIN: Duration = Duration::from_millis(100);
+const HEAL_BACKOFF_MAX: Duration = Duration::from_secs(5);
+
+/// How often the writer looks for requests (to refuse them) while it waits to reopen.
+const HEAL_POLL: Duration = Duration::from_millis(10);
 
 /// Bytes a record counts against the bound: its value and its key.
 fn stored_size(value: &[u8]) -> u64 {
@@ -80,6 +107,10 @@ pub struct SpoolSettings {
     pub max_bytes: u64,
 }
 
+/// Opens the spool's database: at start, and again after a storage error. Tests pass one
+/// that wraps the file in a backend injecting errors.
+pub type Opener = Box<dyn Fn() -> Result<Database, redb::DatabaseError> + Send + Sync>;
+
 /// A record read back from the spool, still encoded.
 #[derive(Debug, Clone)]
 pub struct Spooled {
@@ -96,16 +127,45 @@ enum Request {
         seqs: Vec<u64>,
         reply: oneshot::Sender<Result<(), SpoolError>>,
     },
+    Park {
+        seq: u64,
+        reply: oneshot::Sender<Result<(), SpoolError>>,
+    },
+    /// A reader hit a storage error: check that the database still works, heal it if not.
+    Check,
+}
+
+impl Request {
+    fn fail(self, error: &SpoolError) {
+        match self {
+            Request::Append { reply, .. } => {
+                let _ = reply.send(Err(error.clone()));
+            }
+            Request::Remove { reply, .. } | Request::Park { reply, .. } => {
+                let _ = reply.send(Err(error.clone()));
+            }
+            Request::Check => {}
+        }
+    }
 }
 
 /// What the writer and the readers share.
 struct Shared {
-    db: Database,
+    /// The open database; `None` while the writer reopens it after a storage error.
+    db: RwLock<Option<Arc<Database>>>,
+    /// How to open it again.
+    opener: Opener,
+    /// For messages.
+    path: PathBuf,
     max_bytes: u64,
+    /// Records waiting for the drainer (not parked).
     records: AtomicU64,
+    /// Bytes of every stored record, parked ones included: the quantity the bound applies to.
     bytes: AtomicU64,
-    /// Whether the last commit failed (redb refuses every commit after an I/O error, until
-    /// the spool is opened again), for the readiness check.
+    /// Records parked.
+    parked: AtomicU64,
+    /// Whether the database failed and is not open again yet, for the readiness check and the
+    /// durable sink's routing.
     failed: AtomicBool,
     /// Woken after every commit that appended something.
     appended: Notify,
@@ -121,6 +181,31 @@ impl Shared {
         self.metrics
             .bytes
             .set(gauge(self.bytes.load(Ordering::SeqCst)));
+        self.metrics
+            .parked_records
+            .set(gauge(self.parked.load(Ordering::SeqCst)));
+    }
+
+    /// The open database, or an error while it is being reopened.
+    fn db(&self) -> Result<Arc<Database>, SpoolError> {
+        self.db
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+            .ok_or_else(|| {
+                SpoolError::Storage(format!(
+                    "{} is being reopened after a storage error",
+                    self.path.display()
+                ))
+            })
+    }
+
+    /// Replaces the counters with what `db` holds.
+    fn set_counts(&self, counts: &Counts) {
+        self.records.store(counts.records, Ordering::SeqCst);
+        self.bytes.store(counts.bytes, Ordering::SeqCst);
+        self.parked.store(counts.parked, Ordering::SeqCst);
+        self.publish();
     }
 }
 
@@ -132,37 +217,58 @@ pub struct Spool {
 }
 
 impl Spool {
-    /// Opens (or creates) the spool in `settings.dir` and starts its writer thread. Blocking:
-    /// call it before serving, or from the blocking pool.
+    /// Opens (or creates) the spool in `settings.dir` and starts its writer thread; records
+    /// parked by an earlier run are queued for the drainer again. Blocking: call it before
+    /// serving, or from the blocking pool.
     pub fn open(settings: &SpoolSettings, metrics: SpoolMetrics) -> Result<Self, SpoolError> {
         let dir = &settings.dir;
         std::fs::create_dir_all(dir).map_err(|error| {
             SpoolError::Storage(format!("cannot create {}: {error}", dir.display()))
         })?;
         let path = dir.join(FILE_NAME);
-        let db = Database::create(&path).map_err(|error| {
+        let file = path.clone();
+        Self::open_with(settings, metrics, Box::new(move || Database::create(&file)))
+    }
+
+    /// [`Spool::open`] with the database opened by `opener` (at start and after every
+    /// storage error) instead of from the file in `settings.dir`.
+    pub fn open_with(
+        settings: &SpoolSettings,
+        metrics: SpoolMetrics,
+        opener: Opener,
+    ) -> Result<Self, SpoolError> {
+        let path = settings.dir.join(FILE_NAME);
+        let db = opener().map_err(|error| {
             SpoolError::Storage(format!("cannot open {}: {error}", path.display()))
         })?;
-        let (records, bytes, next_seq) = scan(&db)?;
+        let unparked = unpark(&db)?;
+        let counts = scan(&db)?;
         metrics
             .capacity_bytes
             .set(i64::try_from(settings.max_bytes).unwrap_or(i64::MAX));
         let shared = Arc::new(Shared {
-            db,
+            db: RwLock::new(Some(Arc::new(db))),
+            opener,
+            path: path.clone(),
             max_bytes: settings.max_bytes,
-            records: AtomicU64::new(records),
-            bytes: AtomicU64::new(bytes),
+            records: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
+            parked: AtomicU64::new(0),
             failed: AtomicBool::new(false),
             appended: Notify::new(),
             metrics,
         });
-        shared.publish();
-        if records > 0 {
-            tracing::info!(records, bytes, path = %path.display(), "spool holds hooks from an earlier run; they will be forwarded to Kafka");
+        shared.set_counts(&counts);
+        if unparked > 0 {
+            tracing::warn!(unparked, path = %path.display(), "hooks parked by an earlier run are queued again for Kafka");
+        }
+        if counts.records > 0 {
+            tracing::info!(records = counts.records, bytes = counts.bytes, path = %path.display(), "spool holds hooks from an earlier run; they will be forwarded to Kafka");
         }
         let (sender, receiver) = mpsc::channel(QUEUE);
         let writer = {
             let shared = shared.clone();
+            let next_seq = counts.next_seq;
             std::thread::Builder::new()
                 .name("hookline-spool-writer".to_owned())
                 .spawn(move || write_loop(&shared, receiver, next_seq))
@@ -196,22 +302,56 @@ impl Spool {
         answer.await.unwrap_or(Err(SpoolError::Closed))
     }
 
+    /// Moves the record `seq` to the parked table (durably): kept, but no longer drained.
+    pub async fn park(&self, seq: u64) -> Result<(), SpoolError> {
+        let (reply, answer) = oneshot::channel();
+        self.submit(Request::Park { seq, reply }).await?;
+        answer.await.unwrap_or(Err(SpoolError::Closed))
+    }
+
     async fn submit(&self, request: Request) -> Result<(), SpoolError> {
-        let sender = self
-            .requests
+        let sender = self.sender()?;
+        sender.send(request).await.map_err(|_| SpoolError::Closed)
+    }
+
+    fn sender(&self) -> Result<mpsc::Sender<Request>, SpoolError> {
+        self.requests
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
-            .ok_or(SpoolError::Closed)?;
-        sender.send(request).await.map_err(|_| SpoolError::Closed)
+            .ok_or(SpoolError::Closed)
+    }
+
+    /// Tells the writer that a read failed, so that it reopens the database if redb now
+    /// refuses it (redb refuses everything after one I/O error).
+    pub fn report_failure(&self) {
+        if let Ok(sender) = self.sender() {
+            // A full queue means the writer has work, and will see the failure itself.
+            let _ = sender.try_send(Request::Check);
+        }
     }
 
     /// Up to `limit` of the oldest records, in arrival order.
     pub async fn oldest(&self, limit: usize) -> Result<Vec<Spooled>, SpoolError> {
+        self.oldest_within(limit, u64::MAX).await
+    }
+
+    /// Up to `limit` of the oldest records, in arrival order, as long as their values add up
+    /// to at most `max_bytes`; always the oldest one, whatever its size.
+    pub async fn oldest_within(
+        &self,
+        limit: usize,
+        max_bytes: u64,
+    ) -> Result<Vec<Spooled>, SpoolError> {
         let shared = self.shared.clone();
-        tokio::task::spawn_blocking(move || read_oldest(&shared.db, limit))
-            .await
-            .map_err(|error| SpoolError::Storage(error.to_string()))?
+        let result =
+            tokio::task::spawn_blocking(move || read_oldest(&*shared.db()?, limit, max_bytes))
+                .await
+                .map_err(|error| SpoolError::Storage(error.to_string()))?;
+        if result.is_err() {
+            self.report_failure();
+        }
+        result
     }
 
     /// Sets the oldest-age gauge from the first record (0 when the spool is empty).
@@ -229,7 +369,7 @@ impl Spool {
         Ok(())
     }
 
-    /// Records in the spool (committed appends minus committed removals).
+    /// Records waiting for the drainer (committed appends minus removals and parkings).
     pub fn len(&self) -> u64 {
         self.shared.records.load(Ordering::SeqCst)
     }
@@ -238,7 +378,12 @@ impl Spool {
         self.len() == 0
     }
 
-    /// Encoded bytes in the spool, the quantity the bound applies to.
+    /// Records parked: kept on disk, not drained until the next start.
+    pub fn parked(&self) -> u64 {
+        self.shared.parked.load(Ordering::SeqCst)
+    }
+
+    /// Encoded bytes in the spool, parked records included: the quantity the bound applies to.
     pub fn bytes(&self) -> u64 {
         self.shared.bytes.load(Ordering::SeqCst)
     }
@@ -249,7 +394,8 @@ impl Spool {
         self.shared.appended.notified().await;
     }
 
-    /// Whether the spool can take hooks: open, its writer alive, and not full.
+    /// Whether the spool can take hooks: open, its writer alive, its storage working, and not
+    /// full.
     pub fn health(&self) -> Result<(), String> {
         let open = self
             .requests
@@ -266,7 +412,7 @@ impl Spool {
             return Err("the spool writer has stopped".to_owned());
         }
         if self.shared.failed.load(Ordering::SeqCst) {
-            return Err("the spool's last write failed; see the log".to_owned());
+            return Err("the spool's storage failed and is being reopened; see the log".to_owned());
         }
         let (bytes, max) = (self.bytes(), self.shared.max_bytes);
         if bytes >= max {
@@ -305,47 +451,88 @@ fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
-/// Records, bytes and the next sequence number of a freshly opened spool.
-fn scan(db: &Database) -> Result<(u64, u64, u64), SpoolError> {
-    // Creating the table in a write transaction first lets readers assume it exists.
-    let txn = db.begin_write().map_err(SpoolError::storage)?;
-    txn.open_table(RECORDS).map_err(SpoolError::storage)?;
-    txn.commit().map_err(SpoolError::storage)?;
+/// What a database holds.
+struct Counts {
+    records: u64,
+    bytes: u64,
+    parked: u64,
+    next_seq: u64,
+}
 
+/// Moves every parked record back to the records table; returns how many.
+fn unpark(db: &Database) -> Result<u64, SpoolError> {
+    // Creating both tables in a write transaction first lets readers assume they exist.
+    let txn = db.begin_write().map_err(SpoolError::storage)?;
+    let mut moved = 0;
+    {
+        let mut records = txn.open_table(RECORDS).map_err(SpoolError::storage)?;
+        let mut parked = txn.open_table(PARKED).map_err(SpoolError::storage)?;
+        while let Some((seq, value)) = parked.pop_first().map_err(SpoolError::storage)? {
+            records
+                .insert(seq.value(), value.value())
+                .map_err(SpoolError::storage)?;
+            moved += 1;
+        }
+    }
+    txn.commit().map_err(SpoolError::storage)?;
+    Ok(moved)
+}
+
+/// Records, bytes, parked records and the next sequence number of an opened spool.
+fn scan(db: &Database) -> Result<Counts, SpoolError> {
     let txn = db.begin_read().map_err(SpoolError::storage)?;
     let table = txn.open_table(RECORDS).map_err(SpoolError::storage)?;
+    let parked = txn.open_table(PARKED).map_err(SpoolError::storage)?;
     let mut bytes = 0;
     for entry in table.iter().map_err(SpoolError::storage)? {
         let (_, value) = entry.map_err(SpoolError::storage)?;
         bytes += stored_size(value.value());
     }
-    let records = table.len().map_err(SpoolError::storage)?;
-    let next_seq = match table.last().map_err(SpoolError::storage)? {
-        Some((seq, _)) => seq.value() + 1,
-        None => 0,
+    for entry in parked.iter().map_err(SpoolError::storage)? {
+        let (_, value) = entry.map_err(SpoolError::storage)?;
+        bytes += stored_size(value.value());
+    }
+    let last = |table: &redb::ReadOnlyTable<u64, &[u8]>| -> Result<Option<u64>, SpoolError> {
+        Ok(table
+            .last()
+            .map_err(SpoolError::storage)?
+            .map(|(seq, _)| seq.value()))
     };
-    Ok((records, bytes, next_seq))
+    let next_seq = last(&table)?.max(last(&parked)?).map_or(0, |seq| seq + 1);
+    Ok(Counts {
+        records: table.len().map_err(SpoolError::storage)?,
+        bytes,
+        parked: parked.len().map_err(SpoolError::storage)?,
+        next_seq,
+    })
 }
 
-fn read_oldest(db: &Database, limit: usize) -> Result<Vec<Spooled>, SpoolError> {
+fn read_oldest(db: &Database, limit: usize, max_bytes: u64) -> Result<Vec<Spooled>, SpoolError> {
     let txn = db.begin_read().map_err(SpoolError::storage)?;
     let table = txn.open_table(RECORDS).map_err(SpoolError::storage)?;
     let mut out = Vec::new();
+    let mut bytes = 0u64;
     for entry in table.iter().map_err(SpoolError::storage)?.take(limit) {
         let (seq, value) = entry.map_err(SpoolError::storage)?;
+        let value = value.value();
+        bytes = bytes.saturating_add(value.len() as u64);
+        if bytes > max_bytes && !out.is_empty() {
+            break;
+        }
         out.push(Spooled {
             seq: seq.value(),
-            value: value.value().to_vec(),
+            value: value.to_vec(),
         });
     }
     Ok(out)
 }
 
-/// The writer thread: batches queued requests into one fsynced transaction each.
+/// The writer thread: batches queued requests into one fsynced transaction each, and
+/// reopens the database after a storage error.
 fn write_loop(shared: &Shared, mut requests: mpsc::Receiver<Request>, mut next_seq: u64) {
     let value_len = |request: &Request| match request {
         Request::Append { value, .. } => value.len(),
-        Request::Remove { .. } => 0,
+        _ => 0,
     };
     while let Some(first) = requests.blocking_recv() {
         let mut batch_bytes = value_len(&first);
@@ -359,34 +546,121 @@ fn write_loop(shared: &Shared, mut requests: mpsc::Receiver<Request>, mut next_s
                 Err(_) => break,
             }
         }
-        next_seq = commit_batch(shared, batch, next_seq);
+        batch.retain(|request| !matches!(request, Request::Check));
+        let error = if batch.is_empty() {
+            // Only checks: redb refuses a write transaction after an I/O error.
+            check(shared).err()
+        } else {
+            next_seq = commit_batch(shared, batch, next_seq);
+            shared
+                .failed
+                .load(Ordering::SeqCst)
+                .then(|| SpoolError::Storage("the last commit failed".to_owned()))
+        };
+        if let Some(error) = error {
+            shared.failed.store(true, Ordering::SeqCst);
+            match heal(shared, &mut requests, next_seq, &error) {
+                Some(seq) => next_seq = seq,
+                None => return,
+            }
+        }
     }
+}
+
+/// Whether the database still takes a write transaction.
+fn check(shared: &Shared) -> Result<(), SpoolError> {
+    let db = shared.db()?;
+    let txn = db.begin_write().map_err(SpoolError::storage)?;
+    txn.abort().map_err(SpoolError::storage)
+}
+
+/// Reopens the database, with backoff, refusing requests with `error` meanwhile. Returns the
+/// next sequence number once it is open again, `None` if the spool was closed first.
+fn heal(
+    shared: &Shared,
+    requests: &mut mpsc::Receiver<Request>,
+    next_seq: u64,
+    error: &SpoolError,
+) -> Option<u64> {
+    let mut backoff = HEAL_BACKOFF_MIN;
+    let mut attempts = 0u64;
+    loop {
+        // Our handle goes first: redb locks the file until every handle (and every read
+        // transaction) is dropped.
+        drop(shared.db.write().unwrap_or_else(|e| e.into_inner()).take());
+        attempts += 1;
+        match reopen(shared) {
+            Ok(counts) => {
+                shared.failed.store(false, Ordering::SeqCst);
+                shared.metrics.reopened_total.inc();
+                tracing::warn!(
+                    attempts,
+                    records = counts.records,
+                    path = %shared.path.display(),
+                    "spool storage reopened after an error; taking hooks again"
+                );
+                return Some(next_seq.max(counts.next_seq));
+            }
+            Err(reopen_error) => {
+                if attempts == 1 || attempts.is_power_of_two() {
+                    tracing::error!(%reopen_error, attempts, retry_in_ms = backoff.as_millis() as u64, path = %shared.path.display(), "spool storage failed and cannot be reopened yet; hooks go straight to Kafka meanwhile");
+                }
+            }
+        }
+        let until = Instant::now() + backoff;
+        while Instant::now() < until {
+            match requests.try_recv() {
+                Ok(request) => request.fail(error),
+                Err(TryRecvError::Empty) => std::thread::sleep(HEAL_POLL),
+                Err(TryRecvError::Disconnected) => return None,
+            }
+        }
+        backoff = (backoff * 2).min(HEAL_BACKOFF_MAX);
+    }
+}
+
+/// Opens the database again and reloads the counters from it.
+fn reopen(shared: &Shared) -> Result<Counts, SpoolError> {
+    let db = (shared.opener)().map_err(|error| {
+        SpoolError::Storage(format!("cannot open {}: {error}", shared.path.display()))
+    })?;
+    // The tables exist: the first open created them.
+    let counts = scan(&db)?;
+    shared.set_counts(&counts);
+    *shared.db.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(db));
+    Ok(counts)
 }
 
 /// What one request of a batch will be answered.
 enum Outcome {
     Appended(u64),
     Full { wanted: u64 },
-    Removed,
+    Done,
 }
 
-/// What a batch changed: records and bytes added, records and bytes removed.
+/// What a batch changed.
 #[derive(Default)]
 struct Change {
     added: u64,
     added_bytes: u64,
     removed: u64,
     removed_bytes: u64,
+    parked: u64,
 }
 
 /// Applies `batch` in one transaction and answers it; returns the next sequence number.
 fn commit_batch(shared: &Shared, batch: Vec<Request>, next_seq: u64) -> u64 {
-    let applied = apply(shared, &batch, next_seq);
+    let applied = shared
+        .db()
+        .and_then(|db| apply(shared, &db, &batch, next_seq));
     shared.failed.store(applied.is_err(), Ordering::SeqCst);
     match applied {
         Ok((outcomes, change)) => {
             shared.records.fetch_add(change.added, Ordering::SeqCst);
-            shared.records.fetch_sub(change.removed, Ordering::SeqCst);
+            shared
+                .records
+                .fetch_sub(change.removed + change.parked, Ordering::SeqCst);
+            shared.parked.fetch_add(change.parked, Ordering::SeqCst);
             shared.bytes.fetch_add(change.added_bytes, Ordering::SeqCst);
             shared
                 .bytes
@@ -408,12 +682,13 @@ fn commit_batch(shared: &Shared, batch: Vec<Request>, next_seq: u64) -> u64 {
                             wanted,
                         }));
                     }
-                    (Request::Remove { reply, .. }, _) => {
+                    (Request::Remove { reply, .. } | Request::Park { reply, .. }, _) => {
                         let _ = reply.send(Ok(()));
                     }
-                    (Request::Append { .. }, Outcome::Removed) => {
+                    (Request::Append { .. }, Outcome::Done) => {
                         unreachable!("an append is answered as appended or full")
                     }
+                    (Request::Check, _) => {}
                 }
             }
             next_seq + change.added
@@ -421,14 +696,7 @@ fn commit_batch(shared: &Shared, batch: Vec<Request>, next_seq: u64) -> u64 {
         Err(error) => {
             tracing::error!(%error, requests = batch.len(), "spool commit failed");
             for request in batch {
-                match request {
-                    Request::Append { reply, .. } => {
-                        let _ = reply.send(Err(error.clone()));
-                    }
-                    Request::Remove { reply, .. } => {
-                        let _ = reply.send(Err(error.clone()));
-                    }
-                }
+                request.fail(&error);
             }
             next_seq
         }
@@ -436,18 +704,20 @@ fn commit_batch(shared: &Shared, batch: Vec<Request>, next_seq: u64) -> u64 {
 }
 
 /// Writes `batch` in one fsynced transaction: appends in order while they fit the bound,
-/// then numbered from `next_seq`, and removals.
+/// numbered from `next_seq`, removals and parkings.
 fn apply(
     shared: &Shared,
+    db: &Database,
     batch: &[Request],
     next_seq: u64,
 ) -> Result<(Vec<Outcome>, Change), SpoolError> {
     let stored = shared.bytes.load(Ordering::SeqCst);
     let mut change = Change::default();
     let mut outcomes = Vec::with_capacity(batch.len());
-    let txn = shared.db.begin_write().map_err(SpoolError::storage)?;
+    let txn = db.begin_write().map_err(SpoolError::storage)?;
     {
         let mut table = txn.open_table(RECORDS).map_err(SpoolError::storage)?;
+        let mut parked = txn.open_table(PARKED).map_err(SpoolError::storage)?;
         for request in batch {
             outcomes.push(match request {
                 Request::Append { value, .. } => {
@@ -472,8 +742,19 @@ fn apply(
                             change.removed_bytes += stored_size(value.value());
                         }
                     }
-                    Outcome::Removed
+                    Outcome::Done
                 }
+                Request::Park { seq, .. } => {
+                    let value = table.remove(seq).map_err(SpoolError::storage)?;
+                    if let Some(value) = value {
+                        parked
+                            .insert(seq, value.value())
+                            .map_err(SpoolError::storage)?;
+                        change.parked += 1;
+                    }
+                    Outcome::Done
+                }
+                Request::Check => Outcome::Done,
             });
         }
     }
@@ -483,7 +764,7 @@ fn apply(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::path::Path;
 
     use super::codec::tests::record;
@@ -500,7 +781,7 @@ mod tests {
         Spool::open(&settings(dir, max_bytes), SpoolMetrics::for_test()).unwrap()
     }
 
-    fn bodies(spooled: &[Spooled]) -> Vec<Vec<u8>> {
+    pub(crate) fn bodies(spooled: &[Spooled]) -> Vec<Vec<u8>> {
         spooled
             .iter()
             .map(|s| codec::decode(&s.value).unwrap().0.body.to_vec())
@@ -628,6 +909,164 @@ mod tests {
         assert_eq!(spool.len(), 8);
         let left = spool.oldest(100).await.unwrap();
         assert_eq!(left.first().map(|s| s.seq), Some(102));
+    }
+
+    /// A file backend whose writes and syncs fail, as on a full disk, while `fail` is set.
+    #[derive(Debug)]
+    struct FaultyBackend {
+        inner: redb::backends::FileBackend,
+        fail: Arc<AtomicBool>,
+    }
+
+    impl FaultyBackend {
+        fn check(&self) -> std::io::Result<()> {
+            if self.fail.load(Ordering::SeqCst) {
+                Err(std::io::Error::new(
+                    std::io::ErrorKind::StorageFull,
+                    "no space left on device (injected)",
+                ))
+            } else {
+                Ok(())
+            }
+        }
+    }
+
+    impl redb::StorageBackend for FaultyBackend {
+        fn len(&self) -> std::io::Result<u64> {
+            self.inner.len()
+        }
+        fn read(&self, offset: u64, len: usize) -> std::io::Result<Vec<u8>> {
+            self.inner.read(offset, len)
+        }
+        fn set_len(&self, len: u64) -> std::io::Result<()> {
+            self.check()?;
+            self.inner.set_len(len)
+        }
+        fn sync_data(&self, eventual: bool) -> std::io::Result<()> {
+            self.check()?;
+            self.inner.sync_data(eventual)
+        }
+        fn write(&self, offset: u64, data: &[u8]) -> std::io::Result<()> {
+            self.check()?;
+            self.inner.write(offset, data)
+        }
+    }
+
+    /// A spool in `dir` whose storage fails while `fail` is set.
+    pub(crate) fn faulty_spool(
+        dir: &Path,
+        max_bytes: u64,
+        metrics: SpoolMetrics,
+        fail: Arc<AtomicBool>,
+    ) -> Spool {
+        let path = dir.join(FILE_NAME);
+        let opener: Opener = Box::new(move || {
+            let file = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&path)?;
+            redb::Builder::new().create_with_backend(FaultyBackend {
+                inner: redb::backends::FileBackend::new(file)?,
+                fail: fail.clone(),
+            })
+        });
+        Spool::open_with(&settings(dir, max_bytes), metrics, opener).unwrap()
+    }
+
+    /// Polls `healthy` every 10 ms for up to 10 s.
+    pub(crate) async fn wait_healthy(spool: &Spool) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while spool.health().is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "the spool did not heal: {:?}",
+                spool.health()
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn the_spool_heals_after_a_full_disk_without_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let fail = Arc::new(AtomicBool::new(false));
+        let metrics = SpoolMetrics::for_test();
+        let spool = faulty_spool(dir.path(), 1 << 20, metrics.clone(), fail.clone());
+        spool.append(&record("1", b"before", true)).await.unwrap();
+
+        fail.store(true, Ordering::SeqCst);
+        let refused = spool.append(&record("1", b"lost", true)).await;
+        assert!(
+            matches!(refused, Err(SpoolError::Storage(_))),
+            "{refused:?}"
+        );
+        assert!(spool.health().is_err());
+        // Still failing: further appends are refused, not queued forever.
+        let refused = spool.append(&record("1", b"lost too", true)).await;
+        assert!(
+            matches!(refused, Err(SpoolError::Storage(_))),
+            "{refused:?}"
+        );
+
+        // The disk has room again: the same spool takes hooks, nothing committed is lost.
+        fail.store(false, Ordering::SeqCst);
+        wait_healthy(&spool).await;
+        assert!(metrics.reopened_total.get() >= 1);
+        spool.append(&record("1", b"after", true)).await.unwrap();
+        let all = spool.oldest(10).await.unwrap();
+        assert_eq!(bodies(&all), vec![b"before".to_vec(), b"after".to_vec()]);
+        assert_eq!(spool.len(), 2);
+        spool.remove(vec![all[0].seq]).await.unwrap();
+        assert_eq!(spool.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn the_drain_window_is_bounded_in_bytes_but_holds_at_least_one_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = open(dir.path(), 1 << 30);
+        for n in 0..10u8 {
+            spool.append(&record("1", &[n; 1000], true)).await.unwrap();
+        }
+        let one = spool.oldest(1).await.unwrap()[0].value.len() as u64;
+        assert_eq!(spool.oldest_within(256, 3 * one).await.unwrap().len(), 3);
+        assert_eq!(
+            spool.oldest_within(256, 3 * one - 1).await.unwrap().len(),
+            2
+        );
+        assert_eq!(spool.oldest_within(256, 1).await.unwrap().len(), 1);
+        assert_eq!(spool.oldest_within(4, u64::MAX).await.unwrap().len(), 4);
+    }
+
+    #[tokio::test]
+    async fn parked_records_stay_on_disk_and_are_queued_again_at_the_next_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let metrics = SpoolMetrics::for_test();
+        let spool = Spool::open(&settings(dir.path(), 1 << 20), metrics.clone()).unwrap();
+        for body in [&b"a"[..], b"b", b"c"] {
+            spool.append(&record("1", body, true)).await.unwrap();
+        }
+        let bytes = spool.bytes();
+        spool.park(0).await.unwrap();
+        assert_eq!((spool.len(), spool.parked(), spool.bytes()), (2, 1, bytes));
+        assert_eq!(metrics.parked_records.get(), 1);
+        assert_eq!(
+            bodies(&spool.oldest(10).await.unwrap()),
+            vec![b"b".to_vec(), b"c".to_vec()]
+        );
+        spool.close();
+        drop(spool);
+
+        let metrics = SpoolMetrics::for_test();
+        let spool = Spool::open(&settings(dir.path(), 1 << 20), metrics.clone()).unwrap();
+        assert_eq!((spool.len(), spool.parked(), spool.bytes()), (3, 0, bytes));
+        assert_eq!(metrics.parked_records.get(), 0);
+        assert_eq!(
+            bodies(&spool.oldest(10).await.unwrap()),
+            vec![b"a".to_vec(), b"b".to_vec(), b"c".to_vec()]
+        );
+        assert_eq!(spool.append(&record("1", b"d", true)).await, Ok(3));
     }
 
     #[test]
