@@ -139,6 +139,15 @@ pub struct RunConfig {
     #[arg(long, env = "HOOKLINE_TOPIC_REPLICATION", default_value_t = 1, value_parser = clap::value_parser!(i32).range(1..))]
     pub topic_replication: i32,
 
+    /// Days the dead-letter topic keeps records no table could take in full, when a service
+    /// creates it; 0 keeps them forever. Existing topics keep their `retention.ms`.
+    #[arg(
+        long,
+        env = "HOOKLINE_DEAD_LETTER_RETENTION_DAYS",
+        default_value_t = 365
+    )]
+    pub dead_letter_retention_days: u32,
+
     /// Kafka consumer group (librdkafka `group.id`); replicas in one group share the partitions.
     #[arg(
         long,

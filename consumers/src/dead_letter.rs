@@ -18,11 +18,11 @@
 use std::time::Duration;
 
 use hookline_runtime::shutdown::CancellationToken;
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 
-use hookline_runtime::kafka::KafkaClient;
+use hookline_runtime::kafka::{refuses_record, KafkaClient};
 use hookline_schemas::record::{header, RecordHeaders};
 
 use crate::projection::RawHookRow;
@@ -127,7 +127,7 @@ impl DeadLetters {
             };
             match outcome {
                 Ok(()) => return Ok(letter.pointer),
-                Err(error) if refused(&error) && !letter.pointer => {
+                Err(error) if refuses_record(&error) && !letter.pointer => {
                     tracing::warn!(%error, origin = %letter.origin, "Kafka refuses the dead-letter copy; writing a pointer to the record instead");
                     letter = letter.pointer_for(&error);
                     backoff = FIRST_BACKOFF;
@@ -143,21 +143,6 @@ impl DeadLetters {
             }
         }
     }
-}
-
-/// Whether Kafka refuses the record itself, so that sending it again cannot help.
-fn refused(error: &KafkaError) -> bool {
-    matches!(
-        error.rdkafka_error_code(),
-        Some(
-            RDKafkaErrorCode::MessageSizeTooLarge
-                | RDKafkaErrorCode::InvalidMessageSize
-                | RDKafkaErrorCode::InvalidMessage
-                | RDKafkaErrorCode::InvalidRecord
-                | RDKafkaErrorCode::MessageBatchTooLarge
-                | RDKafkaErrorCode::PolicyViolation
-        )
-    )
 }
 
 /// One record for the dead-letter topic, owned so that it can be sent again.
@@ -366,6 +351,7 @@ impl PendingLetters {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rdkafka::error::RDKafkaErrorCode;
     use rdkafka::message::OwnedMessage;
     use rdkafka::Timestamp;
 
@@ -424,7 +410,7 @@ mod tests {
         let body = vec![b'x'; 30 * 1024 * 1024];
         let letter = Letter::of_message(&message(body), &"r".repeat(5000));
         let error = KafkaError::MessageProduction(RDKafkaErrorCode::MessageSizeTooLarge);
-        assert!(refused(&error));
+        assert!(refuses_record(&error));
         let pointer = letter.pointer_for(&error);
         assert!(pointer.pointer && pointer.payload.is_none());
         assert!(pointer.len() < 4 * MAX_REASON_BYTES, "{}", pointer.len());
@@ -432,7 +418,7 @@ mod tests {
             String::from_utf8(header_value(&pointer, origin::POINTER).unwrap().to_vec()).unwrap();
         assert!(why.contains("gitlab.pipeline/3@77"), "{why}");
         assert_eq!(header_value(&pointer, header::EVENT_ID), Some(&b"e1"[..]));
-        assert!(!refused(&KafkaError::MessageProduction(
+        assert!(!refuses_record(&KafkaError::MessageProduction(
             RDKafkaErrorCode::BrokerTransportFailure
         )));
     }

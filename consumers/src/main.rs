@@ -26,10 +26,6 @@ use rdkafka::util::Timeout;
 /// How often `/readyz` re-checks that Kafka and ClickHouse answer.
 const READINESS_INTERVAL: Duration = Duration::from_secs(5);
 
-/// The dead-letter producer's `message.max.bytes`: above ingest's default body limit (25 MiB)
-/// plus headers, so that a full copy of any hook fits where the topic takes it.
-const DEAD_LETTER_MAX_BYTES: usize = 26 * 1024 * 1024 + 64 * 1024;
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
@@ -82,6 +78,10 @@ async fn run(config: RunConfig) -> anyhow::Result<()> {
             partitions: config.topic_partitions,
             replication: config.topic_replication,
             max_message_bytes,
+            retention_ms: vec![(
+                topics.dead_letter(),
+                topics::retention_ms_for_days(config.dead_letter_retention_days),
+            )],
         },
         Duration::from_secs(30),
     )
@@ -159,8 +159,12 @@ async fn run(config: RunConfig) -> anyhow::Result<()> {
             metrics.clone(),
             readiness.clone(),
         ),
-        dead_letters: DeadLetters::new(&kafka_client, topics.dead_letter(), DEAD_LETTER_MAX_BYTES)
-            .context("cannot create the dead-letter producer")?,
+        dead_letters: DeadLetters::new(
+            &kafka_client,
+            topics.dead_letter(),
+            usize::try_from(max_message_bytes).unwrap_or(usize::MAX),
+        )
+        .context("cannot create the dead-letter producer")?,
         metrics,
         limits: BatchLimits {
             max_records: config.batch_max_records,

@@ -155,6 +155,15 @@ pub struct Config {
     #[arg(long, env = "HOOKLINE_TOPIC_REPLICATION", default_value_t = 1, value_parser = clap::value_parser!(i32).range(1..))]
     pub topic_replication: i32,
 
+    /// Days the dead-letter topic keeps records no table could take in full, when a service
+    /// creates it; 0 keeps them forever. Existing topics keep their `retention.ms`.
+    #[arg(
+        long,
+        env = "HOOKLINE_DEAD_LETTER_RETENTION_DAYS",
+        default_value_t = 365
+    )]
+    pub dead_letter_retention_days: u32,
+
     /// How long librdkafka keeps trying to deliver a record, in milliseconds
     /// (`message.timeout.ms`): the spool drainer's and shutdown flush's limit per record.
     /// Keep it above --kafka-ack-deadline-ms.

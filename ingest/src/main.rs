@@ -79,10 +79,19 @@ async fn main() -> anyhow::Result<()> {
         partitions: config.topic_partitions,
         replication: config.topic_replication,
         max_message_bytes,
+        retention_ms: vec![(
+            topics.dead_letter(),
+            topics::retention_ms_for_days(config.dead_letter_retention_days),
+        )],
     };
     let created = shutdown::unless_cancelled(
         &shutdown,
-        topics::ensure(&kafka_client, &topics.all(), layout, TOPIC_CREATION_TIMEOUT),
+        topics::ensure(
+            &kafka_client,
+            &topics.all(),
+            layout.clone(),
+            TOPIC_CREATION_TIMEOUT,
+        ),
     )
     .await;
     match created {

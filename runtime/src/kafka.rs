@@ -286,6 +286,23 @@ impl std::fmt::Debug for KafkaConnection {
     }
 }
 
+/// Whether Kafka refuses a produced record itself (too large, malformed), so that sending it
+/// again cannot help; any other error (brokers away, timeouts) may pass.
+pub fn refuses_record(error: &rdkafka::error::KafkaError) -> bool {
+    use rdkafka::error::RDKafkaErrorCode;
+    matches!(
+        error.rdkafka_error_code(),
+        Some(
+            RDKafkaErrorCode::MessageSizeTooLarge
+                | RDKafkaErrorCode::InvalidMessageSize
+                | RDKafkaErrorCode::InvalidMessage
+                | RDKafkaErrorCode::InvalidRecord
+                | RDKafkaErrorCode::MessageBatchTooLarge
+                | RDKafkaErrorCode::PolicyViolation
+        )
+    )
+}
+
 /// Checked Kafka settings, ready to configure any number of clients.
 #[derive(Clone)]
 pub struct KafkaClient {

@@ -28,7 +28,7 @@ use rdkafka::types::RDKafkaErrorCode;
 use crate::kafka::KafkaClient;
 
 /// How every topic of the project is laid out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TopicLayout {
     /// Upper bound on consumer parallelism per topic; hooks of one project stay in one.
     pub partitions: i32,
@@ -37,6 +37,21 @@ pub struct TopicLayout {
     /// Topic config `max.message.bytes` of topics created here: the largest record (batch)
     /// the topic takes. Kafka's default (about 1 MB) is below GitLab's 25 MB bodies.
     pub max_message_bytes: u64,
+    /// Topics created with a `retention.ms` of their own (`-1`: kept forever); the others get
+    /// the broker's default. The dead-letter topic holds hooks no table could take in full,
+    /// which the broker's 7 days would lose before anyone fixed the cause.
+    pub retention_ms: Vec<(String, i64)>,
+}
+
+/// The topic config that bounds how long records are kept.
+pub const RETENTION_MS: &str = "retention.ms";
+
+/// `retention.ms` for a retention of `days` days, 0 meaning forever (`-1`).
+pub fn retention_ms_for_days(days: u32) -> i64 {
+    match days {
+        0 => -1,
+        days => i64::from(days) * 24 * 60 * 60 * 1000,
+    }
 }
 
 /// The topic config that bounds a record's size.
@@ -92,7 +107,8 @@ fn admin_client(kafka: &KafkaClient) -> Result<AdminClient<DefaultClientContext>
         })
 }
 
-/// Creates each missing topic in `topics`; existing topics are left as they are.
+/// Creates each missing topic in `topics`; existing topics are left as they are (their
+/// configs too: raise an existing dead-letter topic's `retention.ms` by hand).
 pub async fn ensure(
     kafka: &KafkaClient,
     topics: &[String],
@@ -101,15 +117,24 @@ pub async fn ensure(
 ) -> Result<(), TopicError> {
     let client = admin_client(kafka)?;
     let max_message_bytes = layout.max_message_bytes.to_string();
+    let retention: Vec<(&str, String)> = layout
+        .retention_ms
+        .iter()
+        .map(|(topic, ms)| (topic.as_str(), ms.to_string()))
+        .collect();
     let new_topics: Vec<NewTopic<'_>> = topics
         .iter()
         .map(|name| {
-            NewTopic::new(
+            let topic = NewTopic::new(
                 name,
                 layout.partitions,
                 TopicReplication::Fixed(layout.replication),
             )
-            .set(MAX_MESSAGE_BYTES, &max_message_bytes)
+            .set(MAX_MESSAGE_BYTES, &max_message_bytes);
+            match retention.iter().find(|(topic, _)| topic == name) {
+                Some((_, ms)) => topic.set(RETENTION_MS, ms),
+                None => topic,
+            }
         })
         .collect();
     let options = AdminOptions::new()
@@ -199,7 +224,7 @@ pub async fn ensure_until_created(
 ) {
     let mut backoff = Duration::from_secs(1);
     loop {
-        let attempt = ensure(&kafka, &topics, layout, Duration::from_secs(10));
+        let attempt = ensure(&kafka, &topics, layout.clone(), Duration::from_secs(10));
         let result = tokio::select! {
             result = attempt => result,
             () = shutdown.cancelled() => return,

@@ -20,6 +20,12 @@ use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use crate::ports::{free_port, spawn_excluding_probes};
 use crate::process::Supervised;
 
+/// The largest body the local stack's ingest accepts: the local broker (Tansu 0.6) never
+/// serves a record over 5 MiB of key and value (it stores it, and the partition's consumer
+/// stops there for good), so a larger hook gets 413 here rather than stalling its partition.
+/// A real Kafka takes ingest's default of 25 MiB.
+pub const LOCAL_MAX_BODY_BYTES: usize = 5_000_000;
+
 /// How long each component may take to become ready.
 const START_DEADLINE: Duration = Duration::from_secs(90);
 
@@ -215,6 +221,8 @@ impl Stack {
             .args(["--kafka-brokers", &kafka_brokers])
             .args(["--topic-partitions", "3"])
             .env("HOOKLINE_SPOOL_DIR", data_dir.join("ingest-spool"))
+            // The local broker never serves a record over 5 MiB (see LOCAL_MAX_BODY_BYTES).
+            .env("HOOKLINE_MAX_BODY_BYTES", LOCAL_MAX_BODY_BYTES.to_string())
             .args(&options.ingest_args)
             .envs(options.ingest_env.iter().map(|(k, v)| (k, v)));
         let ingest_command = copy_command(&command);

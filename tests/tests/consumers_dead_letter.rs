@@ -18,6 +18,8 @@ use hookline_runtime::shutdown::CancellationToken;
 use hookline_schemas::record::{event_id, header, RecordHeaders};
 use hookline_tests::gitlab::{eventually, pipeline_lifecycle, record_header, select};
 use hookline_tests::stack::{Stack, StackOptions};
+use rdkafka::admin::{AdminClient, AdminOptions, ResourceSpecifier};
+use rdkafka::client::DefaultClientContext;
 use rdkafka::message::{Header, Message, OwnedHeaders, OwnedMessage};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::ClientConfig;
@@ -185,6 +187,27 @@ async fn poison_records_are_dead_lettered_and_their_partition_keeps_flowing() {
     );
     // Nothing made the consumers exit.
     stack.ensure_running().expect("every component still runs");
+
+    // The dead-letter topic keeps its letters a year (HOOKLINE_DEAD_LETTER_RETENTION_DAYS),
+    // not the broker's 7 days.
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", &stack.kafka_brokers)
+        .create()
+        .expect("an admin client");
+    let described = admin
+        .describe_configs(
+            &[ResourceSpecifier::Topic(DEAD_LETTER_TOPIC)],
+            &AdminOptions::new().request_timeout(Some(Duration::from_secs(10))),
+        )
+        .await
+        .expect("the broker describes the topic");
+    let config = described[0].as_ref().expect("the topic's config");
+    assert_eq!(
+        config
+            .get("retention.ms")
+            .and_then(|entry| entry.value.as_deref()),
+        Some("31536000000")
+    );
 }
 
 /// The two valid pipelines and the year-10000 one are there, successful, once each.

@@ -17,7 +17,7 @@
 use std::time::{Duration, Instant};
 
 use rdkafka::client::ClientContext;
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::util::Timeout;
@@ -200,17 +200,7 @@ impl HookSink for KafkaSink {
 
 /// Whether retrying (from the spool) can ever get `error`'s record into Kafka.
 fn classify(error: &KafkaError) -> SinkError {
-    let permanent = matches!(
-        error.rdkafka_error_code(),
-        Some(
-            RDKafkaErrorCode::MessageSizeTooLarge
-                | RDKafkaErrorCode::InvalidMessageSize
-                | RDKafkaErrorCode::InvalidMessage
-                | RDKafkaErrorCode::InvalidRecord
-                | RDKafkaErrorCode::MessageBatchTooLarge
-        )
-    );
-    if permanent {
+    if hookline_runtime::kafka::refuses_record(error) {
         SinkError::Refused(error.to_string())
     } else {
         SinkError::NotAcknowledged(error.to_string())
