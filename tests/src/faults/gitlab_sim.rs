@@ -49,6 +49,7 @@ pub struct SimOptions {
     /// Lifecycles under way at once: each lifecycle's hooks are spread over the stream.
     pub concurrent_lifecycles: usize,
     /// Deliveries in flight at most (GitLab's Sidekiq concurrency); past it the stream waits.
+    /// Below ingest's default limit of 256 deliveries at once, which answers more with 503.
     pub max_in_flight: usize,
 }
 
@@ -63,7 +64,7 @@ impl SimOptions {
             overlap_share: 0.05,
             shuffle_window: 8,
             concurrent_lifecycles: 40,
-            max_in_flight: 512,
+            max_in_flight: 200,
         }
     }
 }

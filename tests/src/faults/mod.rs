@@ -158,7 +158,7 @@ impl FaultSettings {
             broker_outage: Duration::from_secs(10),
             outage: Duration::from_secs(8),
             spool_disk_bytes: 1 << 20,
-            settle: Duration::from_secs(90),
+            settle: Duration::from_secs(60),
         }
     }
 
@@ -170,7 +170,7 @@ impl FaultSettings {
             // Long enough for the spool's disk to fill, with a wide margin: a hook takes
             // about 3 KB there.
             Fault::SpoolDiskFull => {
-                Duration::from_secs_f64(3.0 * self.spool_disk_bytes as f64 / 3_000.0 / self.rate)
+                Duration::from_secs_f64(2.0 * self.spool_disk_bytes as f64 / 3_000.0 / self.rate)
                     .max(self.outage)
             }
             _ => Duration::from_secs(2),
@@ -319,15 +319,42 @@ pub async fn run_fault(
     if fault.resends() {
         gitlab_sim::resend_failed(&target, &plan, &outcomes).await;
     }
-    let recovery = recovery.await;
+    // Settled first: the watcher started earlier, so it has finished by then, and a run
+    // that never recovers waits for one deadline, not two.
     let accounting = accounting::settle(&stack, &plan, &outcomes, settings.settle).await?;
-    Ok(FaultRun {
+    let recovery = recovery.await;
+    let mut run = FaultRun {
         fault,
         description: fault.describe(settings),
         accounting,
         recovery,
         notes,
         log_lines: key_log_lines(&stack),
+    };
+    if !run.violations().is_empty() {
+        if let Some(kept) = keep_logs(&stack, fault) {
+            run.notes.push(kept);
+        }
+    }
+    Ok(run)
+}
+
+/// Copies the stack's logs to `HOOKLINE_FAULTS_KEEP_LOGS/<fault>-<pid>/` when that is set,
+/// since the stack's own directory goes with it; says where, or why not.
+fn keep_logs(stack: &Stack, fault: Fault) -> Option<String> {
+    let root = std::env::var_os("HOOKLINE_FAULTS_KEEP_LOGS").filter(|v| !v.is_empty())?;
+    let to =
+        std::path::PathBuf::from(root).join(format!("{}-{}", fault.name(), std::process::id()));
+    let copied = std::fs::create_dir_all(&to).and_then(|()| {
+        for entry in std::fs::read_dir(stack.data_dir.join("logs"))? {
+            let entry = entry?;
+            std::fs::copy(entry.path(), to.join(entry.file_name()))?;
+        }
+        Ok(())
+    });
+    Some(match copied {
+        Ok(()) => format!("logs kept in {}", to.display()),
+        Err(error) => format!("cannot keep the logs in {}: {error}", to.display()),
     })
 }
 
