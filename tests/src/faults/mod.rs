@@ -33,7 +33,8 @@ use gitlab_sim::{Outcomes, Plan, SimOptions, Target};
 pub enum Fault {
     /// The broker is killed with -9 and started again at once.
     BrokerKill,
-    /// The broker is stopped for [`FaultSettings::broker_outage`], then started again.
+    /// The broker goes away (killed) for [`FaultSettings::broker_outage`], then is started
+    /// again.
     BrokerStop,
     /// Ingest is killed with -9 under load and started again at once.
     IngestKill,
@@ -44,7 +45,7 @@ pub enum Fault {
     ClickHouseStop,
     /// ClickHouse hangs (SIGSTOP) for [`FaultSettings::outage`], then runs on (SIGCONT).
     ClickHouseHang,
-    /// The broker is stopped while ingest's spool sits on a small file system, until the
+    /// The broker goes away (killed) while ingest's spool sits on a small file system, until the
     /// spool's disk is full and ingest answers 503; then the broker is started again.
     SpoolDiskFull,
     /// Broker, ClickHouse, ingest and consumers are killed with -9 at once and started again.
@@ -84,7 +85,7 @@ impl Fault {
         match self {
             Fault::BrokerKill => "broker killed (-9), restarted at once".to_owned(),
             Fault::BrokerStop => format!(
-                "broker stopped for {} s, then started",
+                "broker down (killed) for {} s, then started",
                 settings.broker_outage.as_secs()
             ),
             Fault::IngestKill => "ingest killed (-9) under load, restarted at once".to_owned(),
@@ -96,7 +97,7 @@ impl Fault {
                 format!("ClickHouse hung (SIGSTOP) for {outage} s, then SIGCONT")
             }
             Fault::SpoolDiskFull => format!(
-                "broker stopped and ingest's spool on a {} KiB file system until it is full (503s), then broker started",
+                "broker down (killed) and ingest's spool on a {} KiB file system until it is full (503s), then broker started",
                 settings.spool_disk_bytes >> 10
             ),
             Fault::RestartAll => "everything killed (-9) at once, restarted".to_owned(),
@@ -372,7 +373,13 @@ async fn inject(
             end
         }
         Fault::BrokerStop => {
-            stack.broker.stop();
+            // Killed, not stopped with SIGTERM: Tansu 0.6 shuts its storage down before its
+            // listener and answers the produce requests still arriving with an error, after
+            // which librdkafka's idempotent producer bumps its epoch, which Tansu's storage
+            // cannot take (it panics in `idempotent_message_check` on every later produce,
+            // also after a restart). A Kafka broker's orderly shutdown does not do that; the
+            // outage is what this scenario is about.
+            stack.broker.kill();
             tokio::time::sleep(settings.broker_outage).await;
             let end = Instant::now();
             stack.restart_broker().await?;
@@ -406,7 +413,8 @@ async fn inject(
             end
         }
         Fault::SpoolDiskFull => {
-            stack.broker.stop();
+            // Killed, not stopped: see `Fault::BrokerStop`.
+            stack.broker.kill();
             let admin = stack.ingest_admin_url.clone();
             poll_until(settings.stream(Fault::SpoolDiskFull), || async {
                 let rejected =
@@ -518,7 +526,8 @@ pub fn key_log_lines(stack: &Stack) -> String {
     parts
         .iter()
         .map(|process| {
-            let text = std::fs::read_to_string(process.log_path()).unwrap_or_default();
+            let text =
+                strip_colours(&std::fs::read_to_string(process.log_path()).unwrap_or_default());
             let key: Vec<&str> = text
                 .lines()
                 .filter(|l| {
@@ -537,4 +546,33 @@ pub fn key_log_lines(stack: &Stack) -> String {
         })
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// `text` without the terminal colour codes (`ESC [ … m`) the services' text logs carry.
+fn strip_colours(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn colour_codes_are_stripped() {
+        assert_eq!(
+            super::strip_colours("\u{1b}[2m2026\u{1b}[0m \u{1b}[31mERROR\u{1b}[0m x"),
+            "2026 ERROR x"
+        );
+    }
 }

@@ -75,11 +75,10 @@ pub fn render(report: &RunReport<'_>) -> String {
                     for note in &run.notes {
                         let _ = writeln!(details, "- {note}");
                     }
+                    // The full lists and the logs' key lines are on standard error.
                     for violation in &violations {
-                        let _ = writeln!(details, "- FAILED: {}", violation.replace('\n', " "));
-                    }
-                    if !violations.is_empty() {
-                        let _ = writeln!(details, "\n```\n{}\n```", run.log_lines);
+                        let line: String = violation.replace('\n', " ").chars().take(240).collect();
+                        let _ = writeln!(details, "- FAILED: {line}");
                     }
                 }
             }
