@@ -10,7 +10,9 @@
 //! `HOOKLINE_FAULTS_SETTLE_SECS` (how long landing may take before a hook counts as lost,
 //! 300), `HOOKLINE_FAULTS_LOAD_MINUTES` (steady load, 10; 0 skips the load run),
 //! `HOOKLINE_FAULTS_BURST_SECS` (5) and `HOOKLINE_FAULTS_ONLY` (comma-separated fault names,
-//! e.g. `broker-stop,restart-all`; `none` runs only the load).
+//! e.g. `broker-stop,restart-all`; `none` runs only the load). With
+//! `HOOKLINE_FAULTS_KEEP_LOGS=DIR` the logs of a scenario that breaks the promise are copied
+//! to `DIR/<fault>-<pid>/`, since each stack's own directory goes with it.
 //!
 //! The report is written even when a fault breaks the promise; the exit status is then 1.
 
