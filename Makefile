@@ -7,7 +7,7 @@ PYTHON := $(CACHE)/venv/bin/python
 PHASE := deploy/local/phase.sh
 CARGO := cargo
 
-.PHONY: run test bench install lint clean fuzz
+.PHONY: run test bench faults install lint clean fuzz
 
 ## Start broker, ClickHouse, ingest, consumers and Prometheus; stop them all on Ctrl-C.
 run: install
@@ -28,6 +28,11 @@ test: install
 bench: install
 	$(CARGO) build --release --locked --workspace --bins
 	./target/release/hookline-bench
+
+## Every fault scenario for minutes, and a load run; writes RELIABILITY.md (see README).
+faults: install
+	$(CARGO) build --release --locked --workspace --bins
+	./target/release/hookline-faults
 
 install:
 	@$(PHASE) install deploy/local/install.sh

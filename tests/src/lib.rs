@@ -4,8 +4,10 @@
 //! ports and stops every process it started when dropped, on failure too; `make run` uses the
 //! same code through the `hookline-stack` binary. [`process`] is the process supervision
 //! underneath, [`ports`] where their free ports come from, [`fixtures`] the GitLab payloads
-//! the tests send, [`raw_http`] requests only a bare TCP client can send.
+//! the tests send, [`raw_http`] requests only a bare TCP client can send, [`faults`] the fault
+//! suite behind `make faults` and `tests/tests/faults.rs`.
 
+pub mod faults;
 pub mod fixtures;
 pub mod gitlab;
 pub mod load;

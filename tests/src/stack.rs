@@ -717,3 +717,118 @@ fn unique() -> u64 {
     static NEXT: AtomicU64 = AtomicU64::new(0);
     NEXT.fetch_add(1, Ordering::Relaxed)
 }
+
+/// A component of the stack, as a supervisor names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Component {
+    Broker,
+    ClickHouse,
+    Ingest,
+    Consumers,
+    Prometheus,
+}
+
+impl Stack {
+    /// Freezes the local ClickHouse engine (SIGSTOP to its process group): it keeps its port
+    /// and accepts connections but answers nothing, as a hung server does.
+    pub fn pause_clickhouse(&self) -> anyhow::Result<()> {
+        self.clickhouse
+            .as_ref()
+            .context("the stack uses an external ClickHouse server (CLICKHOUSE_URL)")?
+            .signal(libc::SIGSTOP);
+        Ok(())
+    }
+
+    /// Lets a frozen ClickHouse engine run again (SIGCONT to its process group).
+    pub fn resume_clickhouse(&self) -> anyhow::Result<()> {
+        self.clickhouse
+            .as_ref()
+            .context("the stack uses an external ClickHouse server (CLICKHOUSE_URL)")?
+            .signal(libc::SIGCONT);
+        Ok(())
+    }
+
+    /// Kills the local ClickHouse engine with SIGKILL, as a crash would.
+    pub fn kill_clickhouse(&mut self) -> anyhow::Result<()> {
+        self.clickhouse
+            .as_mut()
+            .context("the stack uses an external ClickHouse server (CLICKHOUSE_URL)")?
+            .kill();
+        Ok(())
+    }
+
+    /// The components that exited by themselves since they were last started, with their
+    /// exit status (a component stopped or killed through its handle is not listed).
+    pub fn exited_components(&mut self) -> Vec<(Component, std::process::ExitStatus)> {
+        let mut exited = Vec::new();
+        for component in [
+            Component::Broker,
+            Component::ClickHouse,
+            Component::Ingest,
+            Component::Consumers,
+            Component::Prometheus,
+        ] {
+            if let Some(status) = self
+                .component_mut(component)
+                .and_then(Supervised::exit_status)
+            {
+                exited.push((component, status));
+            }
+        }
+        exited
+    }
+
+    /// The process of `component`, when the stack runs one.
+    pub fn component(&self, component: Component) -> Option<&Supervised> {
+        match component {
+            Component::Broker => Some(&self.broker),
+            Component::ClickHouse => self.clickhouse.as_ref(),
+            Component::Ingest => Some(&self.ingest),
+            Component::Consumers => Some(&self.consumers),
+            Component::Prometheus => self.prometheus.as_ref(),
+        }
+    }
+
+    fn component_mut(&mut self, component: Component) -> Option<&mut Supervised> {
+        match component {
+            Component::Broker => Some(&mut self.broker),
+            Component::ClickHouse => self.clickhouse.as_mut(),
+            Component::Ingest => Some(&mut self.ingest),
+            Component::Consumers => Some(&mut self.consumers),
+            Component::Prometheus => self.prometheus.as_mut(),
+        }
+    }
+
+    /// Starts `component` again exactly as it was last started (same command, ports, data
+    /// and log) and waits until it is ready, as a supervisor does after it exited.
+    pub async fn restart_component(&mut self, component: Component) -> anyhow::Result<()> {
+        let ready = match component {
+            Component::Broker => None,
+            Component::ClickHouse => Some(format!(
+                "{}/ping",
+                self.clickhouse_url.trim_end_matches('/')
+            )),
+            Component::Ingest => Some(format!("{}/readyz", self.ingest_admin_url)),
+            Component::Consumers => Some(format!("{}/readyz", self.consumers_admin_url)),
+            Component::Prometheus => self
+                .prometheus_url
+                .as_ref()
+                .map(|url| format!("{}/-/ready", url.trim_end_matches('/'))),
+        };
+        let broker_port: u16 = self
+            .kafka_brokers
+            .rsplit(':')
+            .next()
+            .and_then(|port| port.parse().ok())
+            .context("the broker address has no port")?;
+        let process = self
+            .component_mut(component)
+            .with_context(|| format!("the stack runs no {component:?}"))?;
+        process.respawn()?;
+        match (component, ready) {
+            (Component::Broker, _) => wait_for_tcp(process, broker_port).await,
+            (_, Some(url)) => wait_for_http(process, &url).await,
+            (_, None) => Ok(()),
+        }
+    }
+}

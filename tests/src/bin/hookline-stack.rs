@@ -1,13 +1,25 @@
 //! `make run`: starts the whole local stack on the documented ports and keeps it running until
 //! Ctrl-C, then stops everything it started.
 //!
+//! While it runs it supervises its components: when one exits, it says which, with its exit
+//! status and the last lines of its log, and starts it again, at once the first time and then
+//! after a delay that doubles with each quick exit in a row (up to 30 s), so a component that
+//! cannot start does not spin.
+//!
 //! Ports and the token come from the environment (see the README's configuration reference);
 //! data and logs persist in `HOOKLINE_DATA_DIR` (default `.hookline/` in the checkout).
 
 use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use hookline_tests::stack::{Ports, Stack, StackOptions};
+use hookline_tests::process::RestartBackoff;
+use hookline_tests::stack::{Component, Ports, Stack, StackOptions};
+
+/// How often the components are checked.
+const WATCH_EVERY: Duration = Duration::from_secs(1);
+/// Lines of a component's log shown when it exits.
+const LOG_LINES: usize = 20;
 
 fn port(name: &str, default: u16) -> anyhow::Result<u16> {
     match std::env::var(name) {
@@ -62,7 +74,7 @@ async fn main() -> anyhow::Result<()> {
         "starting the Hookline stack (data and logs in {})…",
         data_dir.display()
     );
-    let stack = Stack::start(options).await?;
+    let mut stack = Stack::start(options).await?;
     println!();
     println!("Hookline is running. In GitLab (Settings → Webhooks, or Admin → System hooks):");
     println!("  URL:           {}", stack.webhook_url);
@@ -92,11 +104,99 @@ async fn main() -> anyhow::Result<()> {
     );
     println!();
     println!("Press Ctrl-C to stop.");
-    hookline_runtime::shutdown::on_signal().cancelled().await;
+    let shutdown = hookline_runtime::shutdown::on_signal();
+    tokio::select! {
+        _ = shutdown.cancelled() => {}
+        _ = supervise(&mut stack) => {}
+    }
     println!("stopping…");
     drop(stack);
     println!("stopped.");
     Ok(())
+}
+
+/// What the supervisor knows of one component.
+struct Watched {
+    component: Component,
+    /// When it was last started.
+    started: Instant,
+    backoff: RestartBackoff,
+    /// When it is to be started again, after it exited.
+    restart_at: Option<Instant>,
+}
+
+/// Watches every component and starts again the ones that exit; runs until cancelled.
+async fn supervise(stack: &mut Stack) {
+    let mut watched: Vec<Watched> = [
+        Component::Broker,
+        Component::ClickHouse,
+        Component::Ingest,
+        Component::Consumers,
+        Component::Prometheus,
+    ]
+    .into_iter()
+    .filter(|c| stack.component(*c).is_some())
+    .map(|component| Watched {
+        component,
+        started: Instant::now(),
+        backoff: RestartBackoff::new(
+            Duration::from_secs(1),
+            Duration::from_secs(30),
+            Duration::from_secs(60),
+        ),
+        restart_at: None,
+    })
+    .collect();
+    loop {
+        tokio::time::sleep(WATCH_EVERY).await;
+        for (component, status) in stack.exited_components() {
+            let Some(w) = watched.iter_mut().find(|w| w.component == component) else {
+                continue;
+            };
+            if w.restart_at.is_some() {
+                continue; // Already reported, waiting for its restart.
+            }
+            let delay = w.backoff.after_exit(w.started.elapsed());
+            w.restart_at = Some(Instant::now() + delay);
+            if let Some(process) = stack.component(component) {
+                eprintln!(
+                    "\n{} exited ({status}) after {:.0} s; its last output ({}):\n{}\nrestarting it{}…",
+                    process.name(),
+                    w.started.elapsed().as_secs_f64(),
+                    process.log_path().display(),
+                    process.log_tail(LOG_LINES),
+                    if delay.is_zero() {
+                        String::new()
+                    } else {
+                        format!(" in {} s", delay.as_secs())
+                    }
+                );
+            }
+        }
+        for w in &mut watched {
+            if w.restart_at.is_none_or(|at| at > Instant::now()) {
+                continue;
+            }
+            w.started = Instant::now();
+            let name = stack
+                .component(w.component)
+                .map_or_else(String::new, |p| p.name().to_owned());
+            match stack.restart_component(w.component).await {
+                Ok(()) => {
+                    w.restart_at = None;
+                    eprintln!("{name} is running again");
+                }
+                Err(error) => {
+                    let delay = w.backoff.after_exit(w.started.elapsed());
+                    w.restart_at = Some(Instant::now() + delay);
+                    eprintln!(
+                        "{name} did not start again: {error:#}\nnext attempt in {} s",
+                        delay.as_secs()
+                    );
+                }
+            }
+        }
+    }
 }
 
 /// 32 random bytes from the kernel, hex-encoded.
