@@ -18,7 +18,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
 use crate::ports::{free_port, spawn_excluding_probes};
-use crate::process::Supervised;
+use crate::process::{copy_command, Supervised};
 
 /// The largest body the local stack's ingest accepts: the local broker (Tansu 0.6) never
 /// serves a record over 5 MiB of key and value (it stores it, and the partition's consumer
@@ -510,22 +510,6 @@ pub struct ConsumersReplica {
     /// Base URL of its admin listener (`/metrics`, `/healthz`, `/readyz`).
     pub admin_url: String,
     pub process: Supervised,
-}
-
-/// A new command with the program, arguments, environment and directory of `command`.
-fn copy_command(command: &Command) -> Command {
-    let mut copy = Command::new(command.get_program());
-    copy.args(command.get_args());
-    for (name, value) in command.get_envs() {
-        match value {
-            Some(value) => copy.env(name, value),
-            None => copy.env_remove(name),
-        };
-    }
-    if let Some(dir) = command.get_current_dir() {
-        copy.current_dir(dir);
-    }
-    copy
 }
 
 /// An ingest replica started by [`Stack::start_ingest_replica`]; dropping it stops it.

@@ -560,19 +560,10 @@ pub(crate) fn verdict(ok: bool) -> &'static str {
 }
 
 fn render(r: Report) -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|c| {
-            c.lines().find_map(|l| {
-                l.strip_prefix("model name")
-                    .map(|v| v.trim_start_matches([' ', '\t', ':']).to_owned())
-            })
-        })
-        .unwrap_or_else(|| "unknown CPU".to_owned());
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let machine = hookline_tests::faults::report::machine();
     let mut out = String::new();
     let _ = writeln!(out, "# Benchmarks\n");
-    let _ = writeln!(out, "Written by `make bench` (`{}`). Machine: {cores} cores, {cpu}. Every figure is the median of {RUNS} runs of {} hooks; each floor is measured in the same run on the same machine.\n", r.command, r.hooks_per_run);
+    let _ = writeln!(out, "Written by `make bench` (`{}`). Machine: {machine}. Every figure is the median of {RUNS} runs of {} hooks; each floor is measured in the same run on the same machine.\n", r.command, r.hooks_per_run);
     let _ = writeln!(out, "## Ingest: hooks/s with durable acks\n");
     let _ = writeln!(out, "Load: {CONNECTIONS} concurrent keep-alive connections, a mix of 12 GitLab hook kinds from the fixtures with varied ids (mean body {} bytes), each answered only once durable: acknowledged by Kafka (`acks=all`) or, when Kafka takes longer than `HOOKLINE_KAFKA_ACK_DEADLINE_MS`, fsynced in ingest's spool (on disk). Broker: the local Tansu broker with sqlite storage {}; consumers stopped during the measurement, ingest stopped during the floors.\n", r.mean_body, r.broker_storage);
     table_header(&mut out);
