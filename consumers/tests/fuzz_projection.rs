@@ -15,22 +15,15 @@ mod projection;
 #[path = "../../fuzz/src/property.rs"]
 mod property;
 
-use property::{config, fixtures};
+use property::{config, fixtures, mutated_fixture};
 use proptest::prelude::*;
 
 proptest! {
     #![proptest_config(config(2000))]
 
     #[test]
-    fn projection_of_mutated_fixtures(
-        fixture in any::<prop::sample::Index>(),
-        event in any::<prop::sample::Index>(),
-        own_event in any::<bool>(),
-        choices in proptest::collection::vec(any::<u8>(), 0..48),
-    ) {
-        let fixture = fixture.get(fixtures());
-        let event = if own_event { fixture.event } else { *event.get(&fixtures::EVENTS) };
-        projection::check(event, &mutate::mutate(&fixture.body, &choices));
+    fn projection_of_mutated_fixtures((event, body) in mutated_fixture()) {
+        projection::check(event, &body);
     }
 }
 

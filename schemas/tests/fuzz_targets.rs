@@ -19,7 +19,7 @@ mod record;
 #[path = "../../fuzz/src/timestamp.rs"]
 mod timestamp;
 
-use property::{config, fixtures};
+use property::{config, fixtures, mutated_fixture};
 use proptest::prelude::*;
 
 /// A field anywhere in `range`, or, one time in three, at one of its `edges`.
@@ -91,15 +91,8 @@ proptest! {
     }
 
     #[test]
-    fn payload_mutated_fixtures(
-        fixture in any::<prop::sample::Index>(),
-        event in any::<prop::sample::Index>(),
-        own_event in any::<bool>(),
-        choices in proptest::collection::vec(any::<u8>(), 0..48),
-    ) {
-        let fixture = fixture.get(fixtures());
-        let event = if own_event { fixture.event } else { *event.get(&fixtures::EVENTS) };
-        payload::check(event, &mutate::mutate(&fixture.body, &choices));
+    fn payload_mutated_fixtures((event, body) in mutated_fixture()) {
+        payload::check(event, &body);
     }
 
     #[test]

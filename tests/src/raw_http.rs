@@ -130,3 +130,16 @@ pub async fn exchange(addr: SocketAddr, request: RawRequest) -> Exchange {
     );
     Exchange { response, elapsed }
 }
+
+/// `body` in chunked transfer encoding, in chunks of `size`, with the final chunk.
+pub fn chunked(body: &[u8], size: usize) -> Vec<Vec<u8>> {
+    body.chunks(size)
+        .map(|chunk| {
+            let mut framed = format!("{:x}\r\n", chunk.len()).into_bytes();
+            framed.extend_from_slice(chunk);
+            framed.extend_from_slice(b"\r\n");
+            framed
+        })
+        .chain(std::iter::once(b"0\r\n\r\n".to_vec()))
+        .collect()
+}

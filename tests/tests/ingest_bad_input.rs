@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use hookline_schemas::record::header;
 use hookline_tests::gitlab::{record_header, records_in};
-use hookline_tests::raw_http::{exchange, Exchange, RawRequest};
+use hookline_tests::raw_http::{chunked, exchange, Exchange, RawRequest};
 use hookline_tests::stack::{Stack, StackOptions};
 use rdkafka::message::Message;
 
@@ -108,19 +108,6 @@ async fn post(stack: &Stack, lines: Vec<String>, body: Vec<u8>) -> Exchange {
     lines.push(format!("Content-Length: {}", body.len()));
     lines.push("Connection: close".to_owned());
     exchange(stack.webhook_addr, RawRequest::post("/hooks", &lines, body)).await
-}
-
-/// `body` in chunked transfer encoding, in chunks of `size`, with the final chunk.
-fn chunked(body: &[u8], size: usize) -> Vec<Vec<u8>> {
-    body.chunks(size)
-        .map(|chunk| {
-            let mut framed = format!("{:x}\r\n", chunk.len()).into_bytes();
-            framed.extend_from_slice(chunk);
-            framed.extend_from_slice(b"\r\n");
-            framed
-        })
-        .chain(std::iter::once(b"0\r\n\r\n".to_vec()))
-        .collect()
 }
 
 /// A push body unique to `case`.

@@ -474,16 +474,7 @@ async fn oversized_bodies(stack: &Stack) {
     );
 
     // Chunked, no Content-Length: refused once the limit is crossed.
-    let chunks: Vec<Vec<u8>> = big
-        .chunks(8192)
-        .map(|chunk| {
-            let mut framed = format!("{:x}\r\n", chunk.len()).into_bytes();
-            framed.extend_from_slice(chunk);
-            framed.extend_from_slice(b"\r\n");
-            framed
-        })
-        .chain(std::iter::once(b"0\r\n\r\n".to_vec()))
-        .collect();
+    let chunks = hookline_tests::raw_http::chunked(&big, 8192);
     let head = request_head(stack, "Transfer-Encoding: chunked");
     let exchange = raw_exchange(stack.webhook_addr, head, chunks, Duration::ZERO).await;
     assert!(

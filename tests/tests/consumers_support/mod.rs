@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use hookline_tests::gitlab::metrics_text;
 pub use hookline_tests::gitlab::{deliver_all, metric_sum};
-use hookline_tests::gitlab::{eventually, pipeline_lifecycle, select, Hook};
+use hookline_tests::gitlab::{pipeline_lifecycle, select, Hook};
 use hookline_tests::stack::Stack;
 use time::OffsetDateTime;
 
@@ -37,16 +37,7 @@ pub async fn count(stack: &Stack, sql: &str) -> u64 {
 /// Waits until `raw_hooks FINAL` holds `hooks` hooks and `pipelines FINAL` `pipelines`
 /// successful pipelines, then checks that no pipeline is there twice or in another state.
 pub async fn assert_landed_exactly_once(stack: &Stack, hooks: u64, pipelines: u64) {
-    eventually(LANDING, "every hook and pipeline in ClickHouse", || async {
-        let raw = count(stack, "SELECT count() AS n FROM raw_hooks FINAL").await;
-        let done = count(
-            stack,
-            "SELECT count() AS n FROM pipelines FINAL WHERE status = 'success'",
-        )
-        .await;
-        (raw >= hooks && done >= pipelines).then_some(())
-    })
-    .await;
+    assert_landed_within(stack, hooks, pipelines, LANDING).await;
     let exact = [
         ("SELECT count() AS n FROM raw_hooks FINAL", hooks),
         (
