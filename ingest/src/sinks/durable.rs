@@ -22,6 +22,14 @@
 //! first unacknowledged record, so records of that window that reached Kafka before it are
 //! ahead of it there.
 //!
+//! **Full disk.** When a removal cannot commit (on a full file system redb cannot write even
+//! a deletion), the drainer keeps the acknowledged records' sequence numbers in memory, reads
+//! past them and stops trying removals until it has forwarded everything: spooled hooks reach
+//! Kafka whether or not the disk has room. Then, holding nothing but forwarded records, it
+//! has the spool recreate its file empty ([`Spool::recreate_if_all_forwarded`]), which frees
+//! the disk; failing that (parked records must stay), it retries the removal with backoff.
+//! A restart meanwhile sends those records again: duplicates, which the tables collapse.
+//!
 //! **When the spool cannot take hooks** (its storage failed and is being reopened, or it is
 //! full), new hooks go to Kafka first even though the spool holds older ones
 //! (`hookline_ingest_spool_bypassed_total`), and to the spool only if Kafka fails them too;
@@ -45,7 +53,7 @@
 //! ([`DurableSink::check_ready`]); Kafka's reachability is the `hookline_ingest_kafka_reachable`
 //! gauge and a log line when it changes.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -263,6 +271,11 @@ pub struct Drainer<K = KafkaSink> {
     /// Failed attempts of records of the current window, counted while Kafka acknowledged
     /// other records of the same window.
     failures: HashMap<u64, u32>,
+    /// Records Kafka acknowledged whose removal has not committed yet: reads skip them.
+    forwarded: BTreeSet<u64>,
+    /// Whether the last removal failed (a full disk, say): then no removal is tried until
+    /// everything spooled has been forwarded, as each failure costs the spool a reopen.
+    removals_failing: bool,
 }
 
 impl<K: Forward> Drainer<K> {
@@ -273,6 +286,8 @@ impl<K: Forward> Drainer<K> {
             metrics,
             window_bytes: DRAIN_WINDOW_BYTES,
             failures: HashMap::new(),
+            forwarded: BTreeSet::new(),
+            removals_failing: false,
         }
     }
 
@@ -316,6 +331,15 @@ impl<K: Forward> Drainer<K> {
                         () = self.spool.appended() => {}
                         () = shutdown.cancelled() => break,
                     }
+                }
+                Ok(Drained::Unremoved) => {
+                    // Everything was forwarded; only the disk has to make room.
+                    tokio::select! {
+                        () = tokio::time::sleep(backoff) => {}
+                        () = self.spool.appended() => {}
+                        () = shutdown.cancelled() => break,
+                    }
+                    backoff = (backoff * 2).min(BACKOFF_MAX);
                 }
                 Ok(Drained::All) | Ok(Drained::Some) => {
                     if !healthy {
@@ -362,17 +386,17 @@ impl<K: Forward> Drainer<K> {
         .await
     }
 
-    /// Sends up to `window` of the oldest records (within the byte budget), removes the
-    /// acknowledged ones and parks those that can never be sent. Fails when Kafka
+    /// Sends up to `window` of the oldest records not forwarded yet (within the byte budget),
+    /// removes the acknowledged ones and parks those that can never be sent. Fails when Kafka
     /// acknowledged none of them (they stay spooled).
     async fn drain_once(&mut self, window: usize) -> Result<Drained, String> {
         let batch = self
             .spool
-            .oldest_within(window, self.window_bytes)
+            .oldest_within(window, self.window_bytes, &self.forwarded)
             .await
             .map_err(|e| e.to_string())?;
         if batch.is_empty() {
-            return Ok(Drained::Nothing);
+            return Ok(self.settle_forwarded().await);
         }
         // join_all polls the sends in order, so they are queued on the producer in order.
         let sends = batch.iter().map(|spooled| self.send(spooled));
@@ -409,9 +433,11 @@ impl<K: Forward> Drainer<K> {
             }
         }
         if !done.is_empty() {
-            let count = done.len() as u64;
-            self.spool.remove(done).await.map_err(|e| e.to_string())?;
-            self.metrics.drained_total.inc_by(count);
+            self.metrics.drained_total.inc_by(done.len() as u64);
+            self.forwarded.extend(done);
+            if !self.removals_failing {
+                self.remove_forwarded().await;
+            }
         }
         for (seq, event_id, reason, error) in park {
             self.spool.park(seq).await.map_err(|e| e.to_string())?;
@@ -429,6 +455,64 @@ impl<K: Forward> Drainer<K> {
             None => Ok(Drained::All),
             Some(_) if others_acknowledged => Ok(Drained::Some),
             Some(error) => Err(error),
+        }
+    }
+
+    /// Removes the forwarded records from the spool; on failure keeps them to skip and says
+    /// so once.
+    async fn remove_forwarded(&mut self) {
+        let seqs: Vec<u64> = self.forwarded.iter().copied().collect();
+        match self.spool.remove(seqs).await {
+            Ok(()) => {
+                if self.removals_failing {
+                    tracing::info!("forwarded hooks are removed from the spool again");
+                }
+                self.forwarded.clear();
+                self.removals_failing = false;
+            }
+            Err(error) => {
+                if !self.removals_failing {
+                    tracing::warn!(%error, forwarded = self.forwarded.len(), "cannot remove forwarded hooks from the spool (is its disk full?); forwarding the rest first");
+                }
+                self.removals_failing = true;
+            }
+        }
+    }
+
+    /// With nothing left to forward, clears the records forwarded but not removed: by
+    /// recreating the spool's file (which frees a full disk without writing) when they are
+    /// all it holds, else by removing them.
+    async fn settle_forwarded(&mut self) -> Drained {
+        if self.forwarded.is_empty() {
+            return Drained::Nothing;
+        }
+        if self.removals_failing {
+            match self
+                .spool
+                .recreate_if_all_forwarded(self.forwarded.clone())
+                .await
+            {
+                Ok(true) => {
+                    tracing::warn!(
+                        forwarded = self.forwarded.len(),
+                        "every spooled hook had reached Kafka but could not be removed: recreated the spool's file empty"
+                    );
+                    self.forwarded.clear();
+                    self.removals_failing = false;
+                    return Drained::All;
+                }
+                Ok(false) => {}
+                Err(error) => {
+                    tracing::warn!(%error, "cannot recreate the spool's file");
+                    return Drained::Unremoved;
+                }
+            }
+        }
+        self.remove_forwarded().await;
+        if self.forwarded.is_empty() {
+            Drained::All
+        } else {
+            Drained::Unremoved
         }
     }
 
@@ -484,6 +568,8 @@ enum Drained {
     All,
     /// Kafka acknowledged some records of the window but failed others, which stay spooled.
     Some,
+    /// Every record was forwarded, but some could not be removed from the spool yet.
+    Unremoved,
 }
 
 #[cfg(test)]
@@ -492,7 +578,7 @@ mod tests {
     use crate::prometheus::IngestMetrics;
     use crate::sinks::kafka::KafkaSettings;
     use crate::sinks::spool::codec::tests::record;
-    use crate::sinks::spool::tests::{bodies, faulty_spool, wait_healthy};
+    use crate::sinks::spool::tests::{bodies, faulty_spool, wait_healthy, Failing};
     use crate::sinks::spool::SpoolSettings;
     use hookline_runtime::kafka::KafkaConnection;
     use std::collections::HashSet;
@@ -545,6 +631,7 @@ mod tests {
             1 << 20,
             metrics.clone(),
             fail.clone(),
+            Failing::Everything,
         ));
         let kafka = Arc::new(FakeKafka::default());
         let sink = DurableSink::new(
@@ -659,6 +746,57 @@ mod tests {
             bodies(&spool.oldest(10).await.unwrap()),
             vec![b"too large".to_vec(), b"stuck".to_vec()]
         );
+    }
+
+    #[tokio::test]
+    async fn a_full_disk_keeps_no_spooled_hook_from_kafka_and_is_freed_by_the_drainer() {
+        let dir = tempfile::tempdir().unwrap();
+        let fail = Arc::new(AtomicBool::new(false));
+        let metrics = SpoolMetrics::for_test();
+        let spool = Arc::new(faulty_spool(
+            dir.path(),
+            1 << 20,
+            metrics.clone(),
+            fail.clone(),
+            Failing::Commits,
+        ));
+        let hooks: Vec<Vec<u8>> = (0..20).map(|n| format!("hook {n}").into_bytes()).collect();
+        for body in &hooks {
+            spool.append(&record("1", body, true)).await.unwrap();
+        }
+        // The disk fills: no removal can commit any more.
+        fail.store(true, Ordering::SeqCst);
+        let kafka = Arc::new(FakeKafka::default());
+        let mut drainer = Drainer::new(kafka.clone(), spool.clone(), metrics.clone());
+
+        // Window after window, every hook reaches Kafka once, in order, although none can
+        // be removed (a failed removal has the spool reopen its file: wait for that).
+        for _ in 0..hooks.len() {
+            if kafka.written().len() == hooks.len() {
+                break;
+            }
+            let _ = drainer.drain_once(RECOVERY_WINDOW).await;
+            wait_healthy(&spool).await;
+        }
+        assert_eq!(kafka.written(), hooks);
+        assert_eq!(spool.len(), hooks.len() as u64);
+
+        // Holding only forwarded hooks, the spool's file is recreated empty, which frees the
+        // disk; nothing is sent twice.
+        assert!(matches!(
+            drainer.drain_once(RECOVERY_WINDOW).await,
+            Ok(Drained::All)
+        ));
+        assert_eq!((spool.len(), spool.bytes()), (0, 0));
+        assert!(!fail.load(Ordering::SeqCst));
+        spool.append(&record("1", b"after", true)).await.unwrap();
+        assert!(matches!(
+            drainer.drain_once(RECOVERY_WINDOW).await,
+            Ok(Drained::All)
+        ));
+        assert_eq!(kafka.written().len(), hooks.len() + 1);
+        assert!(spool.is_empty());
+        assert_eq!(metrics.drained_total.get(), hooks.len() as u64 + 1);
     }
 
     #[tokio::test]

@@ -32,6 +32,13 @@
 //! the durable sink sends hooks straight to Kafka. Once the disk works again (space freed,
 //! device back), the spool takes hooks again without a restart.
 //!
+//! **A full disk.** On a full file system redb cannot commit even a removal (it writes
+//! copy-on-write pages), so the drainer keeps the records Kafka acknowledged in memory and
+//! reads past them ([`Spool::oldest_within`]'s `skip`), retrying their removal at every
+//! attempt. Once every record left has reached Kafka and none is parked, the drainer asks for
+//! [`Spool::recreate_if_all_forwarded`]: the writer checks that against the file, deletes it
+//! and creates an empty one, which frees the disk without a restart.
+//!
 //! **Bound.** The spool holds at most `HOOKLINE_SPOOL_MAX_BYTES` of encoded records (value
 //! plus 8 bytes of key each, parked records included); an append that would exceed it is refused with
 //! [`SpoolError::Full`]. The file itself is larger by redb's page overhead and keeps its size
@@ -40,6 +47,7 @@
 
 pub mod codec;
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -131,6 +139,11 @@ enum Request {
         seq: u64,
         reply: oneshot::Sender<Result<(), SpoolError>>,
     },
+    /// Replace the file with an empty one if it holds only these records and none parked.
+    Recreate {
+        forwarded: BTreeSet<u64>,
+        reply: oneshot::Sender<Result<bool, SpoolError>>,
+    },
     /// A reader hit a storage error: check that the database still works, heal it if not.
     Check,
 }
@@ -142,6 +155,9 @@ impl Request {
                 let _ = reply.send(Err(error.clone()));
             }
             Request::Remove { reply, .. } | Request::Park { reply, .. } => {
+                let _ = reply.send(Err(error.clone()));
+            }
+            Request::Recreate { reply, .. } => {
                 let _ = reply.send(Err(error.clone()));
             }
             Request::Check => {}
@@ -309,6 +325,18 @@ impl Spool {
         answer.await.unwrap_or(Err(SpoolError::Closed))
     }
 
+    /// Deletes the spool's file and starts an empty one, if every record it holds is in
+    /// `forwarded` (acknowledged by Kafka) and none is parked; `Ok(false)` otherwise. For a
+    /// full disk, where removals cannot commit: this frees the space without writing.
+    pub async fn recreate_if_all_forwarded(
+        &self,
+        forwarded: BTreeSet<u64>,
+    ) -> Result<bool, SpoolError> {
+        let (reply, answer) = oneshot::channel();
+        self.submit(Request::Recreate { forwarded, reply }).await?;
+        answer.await.unwrap_or(Err(SpoolError::Closed))
+    }
+
     async fn submit(&self, request: Request) -> Result<(), SpoolError> {
         let sender = self.sender()?;
         sender.send(request).await.map_err(|_| SpoolError::Closed)
@@ -333,21 +361,24 @@ impl Spool {
 
     /// Up to `limit` of the oldest records, in arrival order.
     pub async fn oldest(&self, limit: usize) -> Result<Vec<Spooled>, SpoolError> {
-        self.oldest_within(limit, u64::MAX).await
+        self.oldest_within(limit, u64::MAX, &BTreeSet::new()).await
     }
 
-    /// Up to `limit` of the oldest records, in arrival order, as long as their values add up
-    /// to at most `max_bytes`; always the oldest one, whatever its size.
+    /// Up to `limit` of the oldest records not in `skip`, in arrival order, as long as their
+    /// values add up to at most `max_bytes`; always the first one, whatever its size.
     pub async fn oldest_within(
         &self,
         limit: usize,
         max_bytes: u64,
+        skip: &BTreeSet<u64>,
     ) -> Result<Vec<Spooled>, SpoolError> {
         let shared = self.shared.clone();
-        let result =
-            tokio::task::spawn_blocking(move || read_oldest(&*shared.db()?, limit, max_bytes))
-                .await
-                .map_err(|error| SpoolError::Storage(error.to_string()))?;
+        let skip = skip.clone();
+        let result = tokio::task::spawn_blocking(move || {
+            read_oldest(&*shared.db()?, limit, max_bytes, &skip)
+        })
+        .await
+        .map_err(|error| SpoolError::Storage(error.to_string()))?;
         if result.is_err() {
             self.report_failure();
         }
@@ -459,6 +490,14 @@ struct Counts {
     next_seq: u64,
 }
 
+/// Creates both tables if they do not exist yet, so that readers can assume they do.
+fn create_tables(db: &Database) -> Result<(), SpoolError> {
+    let txn = db.begin_write().map_err(SpoolError::storage)?;
+    txn.open_table(RECORDS).map_err(SpoolError::storage)?;
+    txn.open_table(PARKED).map_err(SpoolError::storage)?;
+    txn.commit().map_err(SpoolError::storage)
+}
+
 /// Moves every parked record back to the records table; returns how many.
 fn unpark(db: &Database) -> Result<u64, SpoolError> {
     // Creating both tables in a write transaction first lets readers assume they exist.
@@ -507,13 +546,24 @@ fn scan(db: &Database) -> Result<Counts, SpoolError> {
     })
 }
 
-fn read_oldest(db: &Database, limit: usize, max_bytes: u64) -> Result<Vec<Spooled>, SpoolError> {
+fn read_oldest(
+    db: &Database,
+    limit: usize,
+    max_bytes: u64,
+    skip: &BTreeSet<u64>,
+) -> Result<Vec<Spooled>, SpoolError> {
     let txn = db.begin_read().map_err(SpoolError::storage)?;
     let table = txn.open_table(RECORDS).map_err(SpoolError::storage)?;
     let mut out = Vec::new();
     let mut bytes = 0u64;
-    for entry in table.iter().map_err(SpoolError::storage)?.take(limit) {
+    for entry in table.iter().map_err(SpoolError::storage)? {
+        if out.len() == limit {
+            break;
+        }
         let (seq, value) = entry.map_err(SpoolError::storage)?;
+        if skip.contains(&seq.value()) {
+            continue;
+        }
         let value = value.value();
         bytes = bytes.saturating_add(value.len() as u64);
         if bytes > max_bytes && !out.is_empty() {
@@ -547,7 +597,11 @@ fn write_loop(shared: &Shared, mut requests: mpsc::Receiver<Request>, mut next_s
             }
         }
         batch.retain(|request| !matches!(request, Request::Check));
-        let error = if batch.is_empty() {
+        // Recreations go after the batch's commit: each checks the file as it then is.
+        let (recreations, batch): (Vec<_>, Vec<_>) = batch
+            .into_iter()
+            .partition(|request| matches!(request, Request::Recreate { .. }));
+        let mut error = if batch.is_empty() {
             // Only checks: redb refuses a write transaction after an I/O error.
             check(shared).err()
         } else {
@@ -557,6 +611,19 @@ fn write_loop(shared: &Shared, mut requests: mpsc::Receiver<Request>, mut next_s
                 .load(Ordering::SeqCst)
                 .then(|| SpoolError::Storage("the last commit failed".to_owned()))
         };
+        for request in recreations {
+            let Request::Recreate { forwarded, reply } = request else {
+                continue;
+            };
+            let result = match &error {
+                Some(error) => Err(error.clone()),
+                None => recreate_if_all_forwarded(shared, &forwarded),
+            };
+            if let Err(failure) = &result {
+                error.get_or_insert_with(|| failure.clone());
+            }
+            let _ = reply.send(result);
+        }
         if let Some(error) = error {
             shared.failed.store(true, Ordering::SeqCst);
             match heal(shared, &mut requests, next_seq, &error) {
@@ -619,12 +686,54 @@ fn heal(
     }
 }
 
-/// Opens the database again and reloads the counters from it.
+/// Deletes the database file and opens an empty one, if the file holds only records in
+/// `forwarded` and none parked. Run by the writer, so no commit races it.
+fn recreate_if_all_forwarded(
+    shared: &Shared,
+    forwarded: &BTreeSet<u64>,
+) -> Result<bool, SpoolError> {
+    {
+        let db = shared.db()?;
+        let txn = db.begin_read().map_err(SpoolError::storage)?;
+        let records = txn.open_table(RECORDS).map_err(SpoolError::storage)?;
+        let parked = txn.open_table(PARKED).map_err(SpoolError::storage)?;
+        if !parked.is_empty().map_err(SpoolError::storage)? {
+            return Ok(false);
+        }
+        for entry in records.iter().map_err(SpoolError::storage)? {
+            let (seq, _) = entry.map_err(SpoolError::storage)?;
+            if !forwarded.contains(&seq.value()) {
+                return Ok(false);
+            }
+        }
+    }
+    // A reader may still hold the old handle for a moment: the file is unlinked, and its
+    // space freed once that handle goes; the new file is a new inode with its own lock.
+    drop(shared.db.write().unwrap_or_else(|e| e.into_inner()).take());
+    std::fs::remove_file(&shared.path).map_err(|error| {
+        SpoolError::Storage(format!("cannot delete {}: {error}", shared.path.display()))
+    })?;
+    reopen(shared)?;
+    Ok(true)
+}
+
+/// Opens the database again and reloads the counters from it. Only reads, so that a full
+/// disk does not keep the spool's records from the drainer, unless the file is new
+/// ([`recreate_if_all_forwarded`]) and its tables must be created.
 fn reopen(shared: &Shared) -> Result<Counts, SpoolError> {
     let db = (shared.opener)().map_err(|error| {
         SpoolError::Storage(format!("cannot open {}: {error}", shared.path.display()))
     })?;
-    // The tables exist: the first open created them.
+    let new = {
+        let txn = db.begin_read().map_err(SpoolError::storage)?;
+        matches!(
+            txn.open_table(RECORDS),
+            Err(redb::TableError::TableDoesNotExist(_))
+        )
+    };
+    if new {
+        create_tables(&db)?;
+    }
     let counts = scan(&db)?;
     shared.set_counts(&counts);
     *shared.db.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(db));
@@ -688,7 +797,7 @@ fn commit_batch(shared: &Shared, batch: Vec<Request>, next_seq: u64) -> u64 {
                     (Request::Append { .. }, Outcome::Done) => {
                         unreachable!("an append is answered as appended or full")
                     }
-                    (Request::Check, _) => {}
+                    (Request::Check | Request::Recreate { .. }, _) => {}
                 }
             }
             next_seq + change.added
@@ -754,7 +863,7 @@ fn apply(
                     }
                     Outcome::Done
                 }
-                Request::Check => Outcome::Done,
+                Request::Check | Request::Recreate { .. } => Outcome::Done,
             });
         }
     }
@@ -911,16 +1020,18 @@ pub(crate) mod tests {
         assert_eq!(left.first().map(|s| s.seq), Some(102));
     }
 
-    /// A file backend whose writes and syncs fail, as on a full disk, while `fail` is set.
+    /// A file backend whose writes and syncs fail, as on a full disk, while `fail` is set and
+    /// `opening` is not.
     #[derive(Debug)]
     struct FaultyBackend {
         inner: redb::backends::FileBackend,
         fail: Arc<AtomicBool>,
+        opening: Arc<AtomicBool>,
     }
 
     impl FaultyBackend {
         fn check(&self) -> std::io::Result<()> {
-            if self.fail.load(Ordering::SeqCst) {
+            if self.fail.load(Ordering::SeqCst) && !self.opening.load(Ordering::SeqCst) {
                 Err(std::io::Error::new(
                     std::io::ErrorKind::StorageFull,
                     "no space left on device (injected)",
@@ -952,25 +1063,45 @@ pub(crate) mod tests {
         }
     }
 
-    /// A spool in `dir` whose storage fails while `fail` is set.
+    /// What the injected storage failure spares.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub(crate) enum Failing {
+        /// Every write fails, a reopen's recovery too (a device gone).
+        Everything,
+        /// Transactions fail but a reopen recovers, as on a full tmpfs where redb's repair
+        /// rewrites pages the file already has.
+        Commits,
+    }
+
+    /// A spool in `dir` whose storage fails while `fail` is set, as on a disk the spool
+    /// itself filled: deleting its file makes room (clears `fail`).
     pub(crate) fn faulty_spool(
         dir: &Path,
         max_bytes: u64,
         metrics: SpoolMetrics,
         fail: Arc<AtomicBool>,
+        failing: Failing,
     ) -> Spool {
         let path = dir.join(FILE_NAME);
+        let opening = Arc::new(AtomicBool::new(false));
         let opener: Opener = Box::new(move || {
+            if !path.exists() {
+                fail.store(false, Ordering::SeqCst);
+            }
             let file = std::fs::OpenOptions::new()
                 .read(true)
                 .write(true)
                 .create(true)
                 .truncate(false)
                 .open(&path)?;
-            redb::Builder::new().create_with_backend(FaultyBackend {
+            opening.store(failing == Failing::Commits, Ordering::SeqCst);
+            let db = redb::Builder::new().create_with_backend(FaultyBackend {
                 inner: redb::backends::FileBackend::new(file)?,
                 fail: fail.clone(),
-            })
+                opening: opening.clone(),
+            });
+            opening.store(false, Ordering::SeqCst);
+            db
         });
         Spool::open_with(&settings(dir, max_bytes), metrics, opener).unwrap()
     }
@@ -993,7 +1124,13 @@ pub(crate) mod tests {
         let dir = tempfile::tempdir().unwrap();
         let fail = Arc::new(AtomicBool::new(false));
         let metrics = SpoolMetrics::for_test();
-        let spool = faulty_spool(dir.path(), 1 << 20, metrics.clone(), fail.clone());
+        let spool = faulty_spool(
+            dir.path(),
+            1 << 20,
+            metrics.clone(),
+            fail.clone(),
+            Failing::Everything,
+        );
         spool.append(&record("1", b"before", true)).await.unwrap();
 
         fail.store(true, Ordering::SeqCst);
@@ -1030,13 +1167,80 @@ pub(crate) mod tests {
             spool.append(&record("1", &[n; 1000], true)).await.unwrap();
         }
         let one = spool.oldest(1).await.unwrap()[0].value.len() as u64;
-        assert_eq!(spool.oldest_within(256, 3 * one).await.unwrap().len(), 3);
+        let none = BTreeSet::new();
         assert_eq!(
-            spool.oldest_within(256, 3 * one - 1).await.unwrap().len(),
+            spool
+                .oldest_within(256, 3 * one, &none)
+                .await
+                .unwrap()
+                .len(),
+            3
+        );
+        assert_eq!(
+            spool
+                .oldest_within(256, 3 * one - 1, &none)
+                .await
+                .unwrap()
+                .len(),
             2
         );
-        assert_eq!(spool.oldest_within(256, 1).await.unwrap().len(), 1);
-        assert_eq!(spool.oldest_within(4, u64::MAX).await.unwrap().len(), 4);
+        assert_eq!(spool.oldest_within(256, 1, &none).await.unwrap().len(), 1);
+        assert_eq!(
+            spool.oldest_within(4, u64::MAX, &none).await.unwrap().len(),
+            4
+        );
+        // Skipped records do not count towards the limit.
+        let skipped = spool
+            .oldest_within(4, u64::MAX, &BTreeSet::from([0, 2]))
+            .await
+            .unwrap();
+        let seqs: Vec<u64> = skipped.iter().map(|spooled| spooled.seq).collect();
+        assert_eq!(seqs, vec![1, 3, 4, 5]);
+    }
+
+    #[tokio::test]
+    async fn a_spool_holding_only_forwarded_records_is_recreated_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = open(dir.path(), 1 << 30);
+        for n in 0..3u8 {
+            spool.append(&record("1", &[n; 1000], true)).await.unwrap();
+        }
+        // A record not forwarded yet, or a parked one, keeps the file.
+        assert_eq!(
+            spool
+                .recreate_if_all_forwarded(BTreeSet::from([0, 1]))
+                .await,
+            Ok(false)
+        );
+        spool.park(2).await.unwrap();
+        assert_eq!(
+            spool
+                .recreate_if_all_forwarded(BTreeSet::from([0, 1]))
+                .await,
+            Ok(false)
+        );
+        assert_eq!((spool.len(), spool.parked()), (2, 1));
+
+        let dir = tempfile::tempdir().unwrap();
+        let spool = open(dir.path(), 1 << 30);
+        for n in 0..3u8 {
+            spool.append(&record("1", &[n; 1000], true)).await.unwrap();
+        }
+        assert_eq!(
+            spool
+                .recreate_if_all_forwarded(BTreeSet::from([0, 1, 2, 7]))
+                .await,
+            Ok(true)
+        );
+        assert_eq!((spool.len(), spool.bytes()), (0, 0));
+        assert!(spool.health().is_ok());
+        // The new file takes hooks, numbered after the old ones, and survives a reopen.
+        assert_eq!(spool.append(&record("1", b"after", true)).await, Ok(3));
+        spool.close();
+        drop(spool);
+        let spool = open(dir.path(), 1 << 30);
+        let left = spool.oldest(10).await.unwrap();
+        assert_eq!(bodies(&left), vec![b"after".to_vec()]);
     }
 
     #[tokio::test]
