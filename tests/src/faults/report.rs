@@ -29,18 +29,27 @@ pub fn render(report: &RunReport<'_>) -> String {
     let mut out = String::new();
     let s = report.settings;
     let _ = writeln!(out, "{}{} UTC\n", RUN_MARK.trim_start(), now_utc());
-    let _ = writeln!(
-        out,
-        "`{}` on {}. Stream: {} deliveries/s, {} s before and {} s after each fault; deliveries that had not landed {} s after the stream ended count as lost.\n",
-        report.command,
-        machine(),
-        s.rate,
-        s.before.as_secs(),
-        s.after.as_secs(),
-        s.settle.as_secs()
-    );
-    out.push_str("| fault | hooks sent | accepted | lost | duplicated | non-2xx | unanswered (resent) | time to recover |\n");
-    out.push_str("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+    if report.runs.is_empty() {
+        let _ = writeln!(
+            out,
+            "`{}` on {}: the load run only (`HOOKLINE_FAULTS_ONLY=none`).",
+            report.command,
+            machine()
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "`{}` on {}. Stream: {} deliveries/s, {} s before and {} s after each fault; deliveries that had not landed {} s after the stream ended count as lost.\n",
+            report.command,
+            machine(),
+            s.rate,
+            s.before.as_secs(),
+            s.after.as_secs(),
+            s.settle.as_secs()
+        );
+        out.push_str("| fault | hooks sent | accepted | lost | duplicated | non-2xx | unanswered (resent) | time to recover |\n");
+        out.push_str("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+    }
     let mut details = String::new();
     for run in report.runs {
         match run {
@@ -110,14 +119,15 @@ fn render_load(out: &mut String, l: &LoadRun) {
     let _ = writeln!(out, "\n### Load\n");
     let _ = writeln!(
         out,
-        "Maximum (closed loop, 64 connections, consumers running): **{:.0} hooks/s**. Steady load at 80 %: {:.0} hooks/s asked, {:.0} answered, for {:.0} s ({} hooks, {} without a 2xx, ack p99 {:.1} ms). Sampled every few seconds; a series is flat when the mean of its last third is at most 1.25 × the first third's plus a small slack.\n",
+        "Maximum (closed loop, 64 connections, consumers running): **{:.0} hooks/s**. Steady load at 80 %: {:.0} hooks/s asked, {:.0} answered, for {:.0} s ({} hooks, {} without a 2xx, ack p99 {:.1} ms). Sampled every few seconds; a series is flat when the mean of its last third is at most 1.25 × the first third's plus a small slack. Ingest runs with a {}-second deduplication window, which reaches its steady size early in the run (the window grows with traffic by design, up to `HOOKLINE_DEDUP_MAX_IDS`), so growing memory would be a leak.\n",
         l.max_rate,
         l.steady_rate,
         l.steady_achieved,
         l.duration.as_secs_f64(),
         l.steady_sent,
         l.steady_failed,
-        l.steady_p99_ms
+        l.steady_p99_ms,
+        super::soak::DEDUP_WINDOW_SECS
     );
     out.push_str(
         "| series | first third | last third | peak | flat |\n| --- | ---: | ---: | ---: | --- |\n",

@@ -105,6 +105,9 @@ pub struct LoadRun {
     pub drained_after: Option<Duration>,
 }
 
+/// Ingest's deduplication window during the load run, seconds.
+pub const DEDUP_WINDOW_SECS: u64 = 60;
+
 /// Fresh hooks of the mix, never sent before in this run.
 struct Batches(usize);
 
@@ -120,6 +123,13 @@ impl Batches {
 pub async fn run_load(settings: &LoadSettings) -> anyhow::Result<LoadRun> {
     let mut options = StackOptions::for_test();
     options.consumers_args = vec!["--kafka-lag-interval-ms".to_owned(), "1000".to_owned()];
+    // The deduplication window grows with traffic by design, up to HOOKLINE_DEDUP_MAX_IDS: with
+    // the default day, ingest's memory would grow through the whole run and hide a leak. A
+    // minute's window is at its steady size within the first third of the run.
+    options.ingest_args = vec![
+        "--dedup-window-secs".to_owned(),
+        DEDUP_WINDOW_SECS.to_string(),
+    ];
     let stack = Stack::start(options).await?;
     let (url, token) = (stack.webhook_url.clone(), stack.token.clone());
     let mut batches = Batches(0);
