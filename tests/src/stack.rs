@@ -2,7 +2,7 @@
 //!
 //! Tests start one per test on free ports, so several suites can share a machine; `make run`
 //! starts one on the documented default ports. Everything is started by this code from what
-//! `deploy/local/install.sh` installed, and stopped when the [`Stack`] is dropped, services
+//! `dev/local/install.sh` installed, and stopped when the [`Stack`] is dropped, services
 //! first (so they flush), storage last.
 //!
 //! When `CLICKHOUSE_URL` is set, no local engine is started: the stack uses that server (with
@@ -548,7 +548,10 @@ impl Tools {
             (&python, "the chDB virtualenv"),
         ] {
             if !path.exists() {
-                bail!("{what} is not installed at {}: run deploy/local/install.sh (or `make install`)", path.display());
+                bail!(
+                    "{what} is not installed at {}: run dev/local/install.sh (or `make install`)",
+                    path.display()
+                );
             }
         }
         let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
@@ -563,8 +566,8 @@ impl Tools {
         let tools = Self {
             tansu,
             python,
-            clickhouse_front: repo.join("deploy/local/clickhouse_http.py"),
-            broker_storage: repo.join("deploy/local/broker_storage.py"),
+            clickhouse_front: repo.join("dev/local/clickhouse_http.py"),
+            broker_storage: repo.join("dev/local/broker_storage.py"),
             bin_dir,
         };
         for name in ["hookline-ingest", "hookline-consumers"] {
@@ -578,7 +581,7 @@ impl Tools {
         Ok(tools)
     }
 
-    /// Adds the index the broker's sqlite storage lacks (`deploy/local/broker_storage.py`
+    /// Adds the index the broker's sqlite storage lacks (`dev/local/broker_storage.py`
     /// says why); the broker must have created its tables.
     fn index_broker_storage(&self, broker_dir: &Path) -> anyhow::Result<()> {
         let script = &self.broker_storage;

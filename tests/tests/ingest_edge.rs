@@ -585,7 +585,7 @@ async fn promtool_check(admin_url: &str) -> String {
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
-        .expect("promtool is not on PATH: run deploy/local/install.sh (Debian package prometheus)");
+        .expect("promtool is not on PATH: run dev/local/install.sh (Debian package prometheus)");
     let mut stdin = child.stdin.take().unwrap();
     stdin.write_all(exposition.as_bytes()).await.unwrap();
     drop(stdin);

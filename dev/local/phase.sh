@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs one phase of `make test` and prints a one-line summary of it:
-#   deploy/local/phase.sh NAME COMMAND [ARGS...]
+#   dev/local/phase.sh NAME COMMAND [ARGS...]
 # The command's own output is shown as it runs; the summary line comes last.
 set -uo pipefail
 name=$1; shift

@@ -1,8 +1,8 @@
-"""Tests for deploy/local/clickhouse_http.py (development ClickHouse HTTP front).
+"""Tests for dev/local/clickhouse_http.py (development ClickHouse HTTP front).
 
 Run with the python that has `chdb-core` installed:
 
-    python deploy/local/test_clickhouse_http.py
+    python dev/local/test_clickhouse_http.py
 """
 
 import http.client

@@ -115,7 +115,7 @@ SET_STATEMENT_RE = re.compile(r"^\s*SET\s+(?!ROLE\b|DEFAULT\s+ROLE\b)", re.I)
 
 COMPRESSION_MESSAGE = (
     "Compressed HTTP requests are not supported by the local engine front "
-    "(deploy/local/clickhouse_http.py); configure the client with compression "
+    "(dev/local/clickhouse_http.py); configure the client with compression "
     "none (clickhouse::Compression::None)")
 # A write to the client is cut into pieces this big so that the socket timeout
 # bounds a stalled reader, not a large answer to a reader that keeps up.
@@ -413,7 +413,7 @@ class FrontError(Exception):
 def access_denied(why):
     return FrontError(
         403, 497, "%s: refused by the local development front "
-        "(deploy/local/clickhouse_http.py), which never lets SQL reach the host's files "
+        "(dev/local/clickhouse_http.py), which never lets SQL reach the host's files "
         "or network; use a real ClickHouse server with grants for that. (ACCESS_DENIED)"
         % why)
 
