@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-pub use crate::gitlab::Hook;
+pub use hookline_schemas::testing::gitlab::Hook;
 
 /// What one worker saw: latencies, (hook index, answer time) of successes, failures.
 type WorkerResult = (Vec<Duration>, Vec<(usize, Instant)>, usize);

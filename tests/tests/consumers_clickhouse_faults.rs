@@ -16,7 +16,8 @@ use consumers_support::{
     assert_landed_exactly_once, count, deliver_all, metric_reaches, not_ready, pipelines,
     test_args, LANDING,
 };
-use hookline_tests::gitlab::{eventually, pipeline_lifecycle, record_header, Hook};
+use hookline_schemas::testing::gitlab::{pipeline_lifecycle, Hook};
+use hookline_tests::client::{eventually, record_header};
 use hookline_tests::stack::{Stack, StackOptions};
 use time::OffsetDateTime;
 

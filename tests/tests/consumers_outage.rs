@@ -10,7 +10,7 @@ use consumers_support::{
     assert_landed_exactly_once, deliver_all, metric_reaches, metric_sum, not_ready, pipelines,
     test_args, LANDING,
 };
-use hookline_tests::gitlab::eventually;
+use hookline_tests::client::eventually;
 use hookline_tests::stack::{Stack, StackOptions};
 
 const LAG: &str = "hookline_consumers_lag_records";

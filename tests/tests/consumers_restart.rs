@@ -9,7 +9,7 @@ use consumers_support::{
     assert_landed_exactly_once, assert_landed_within, deliver_all, metric_reaches,
     owned_partitions, pipelines, LANDING,
 };
-use hookline_tests::gitlab::eventually;
+use hookline_tests::client::eventually;
 use hookline_tests::stack::{Stack, StackOptions};
 
 const LAG: &str = "hookline_consumers_lag_records";

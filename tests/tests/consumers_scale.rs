@@ -8,7 +8,7 @@ use consumers_support::{
     assert_landed_exactly_once, deliver_all, metric_reaches, metric_sum, owned_partitions,
     pipelines, test_args, LANDING,
 };
-use hookline_tests::gitlab::eventually;
+use hookline_tests::client::eventually;
 use hookline_tests::stack::{Stack, StackOptions};
 
 const CONSUMED: &str = "hookline_consumers_records_consumed_total";

@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
-use hookline_tests::fixtures;
-use hookline_tests::gitlab::{deliver, eventually, metric, select, Delivery};
+use hookline_schemas::testing::fixtures;
+use hookline_tests::client::{deliver, eventually, metric, select, Delivery};
 use hookline_tests::stack::{Stack, StackOptions};
 use serde_json::{json, Value};
 

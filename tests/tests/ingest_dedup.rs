@@ -8,7 +8,7 @@
 
 use std::time::{Duration, Instant};
 
-use hookline_tests::gitlab::{metric, records_in};
+use hookline_tests::client::{metric, records_in};
 use hookline_tests::stack::{Stack, StackOptions};
 use serde_json::{json, Value};
 

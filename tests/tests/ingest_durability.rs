@@ -9,8 +9,8 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use hookline_tests::fixtures;
-use hookline_tests::gitlab::{deliver, eventually, metric, Delivery};
+use hookline_schemas::testing::fixtures;
+use hookline_tests::client::{deliver, eventually, metric, Delivery};
 use hookline_tests::stack::{Stack, StackOptions};
 use rdkafka::message::Message;
 use serde_json::Value;

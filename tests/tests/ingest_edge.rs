@@ -15,7 +15,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use hookline_schemas::record::header;
-use hookline_tests::gitlab::{eventually, metric, record_header, records_in};
+use hookline_tests::client::{eventually, metric, record_header, records_in};
 use hookline_tests::stack::{Stack, StackOptions};
 use rdkafka::message::Message;
 use serde_json::Value;

@@ -7,8 +7,8 @@
 
 use std::time::Duration;
 
-use hookline_tests::fixtures;
-use hookline_tests::gitlab::{deliver, eventually, metric, poll_until, select, Delivery};
+use hookline_schemas::testing::fixtures;
+use hookline_tests::client::{deliver, eventually, metric, poll_until, select, Delivery};
 use hookline_tests::stack::{Stack, StackOptions};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;

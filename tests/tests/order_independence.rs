@@ -8,10 +8,10 @@
 
 use std::time::Duration;
 
-use hookline_tests::gitlab::{
-    clickhouse_time, deliver_all, eventually, job_lifecycle, merge_request_lifecycle, metric,
-    pipeline_lifecycle, select, Final, Hook,
+use hookline_schemas::testing::gitlab::{
+    clickhouse_time, job_lifecycle, merge_request_lifecycle, pipeline_lifecycle, Final, Hook,
 };
+use hookline_tests::client::{deliver_all, eventually, metric, select};
 use hookline_tests::stack::{Stack, StackOptions};
 use serde_json::{json, Value};
 use time::OffsetDateTime;

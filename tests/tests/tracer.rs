@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use clickhouse::Row;
-use hookline_tests::fixtures;
-use hookline_tests::gitlab::{deliver, eventually, metric, records_in, Delivery};
+use hookline_schemas::testing::fixtures;
+use hookline_tests::client::{deliver, eventually, metric, records_in, Delivery};
 use hookline_tests::stack::{Stack, StackOptions};
 use serde::Deserialize;
 

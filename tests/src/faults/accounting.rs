@@ -13,8 +13,8 @@ use anyhow::Context;
 use serde_json::{json, Value};
 
 use super::gitlab_sim::{Expected, Outcomes, Plan, LIFECYCLE_PROJECTS};
-use crate::gitlab::{clickhouse_time, Final};
 use crate::stack::Stack;
+use hookline_schemas::testing::gitlab::{clickhouse_time, Final};
 
 /// How long one query may take: a hung ClickHouse must not hang the accounting.
 const QUERY_TIMEOUT: Duration = Duration::from_secs(10);

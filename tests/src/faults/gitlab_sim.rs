@@ -20,8 +20,10 @@ use std::time::{Duration, Instant};
 
 use time::OffsetDateTime;
 
-use crate::fixtures;
-use crate::gitlab::{job_lifecycle, merge_request_lifecycle, pipeline_lifecycle, Final, Hook};
+use hookline_schemas::testing::fixtures;
+use hookline_schemas::testing::gitlab::{
+    job_lifecycle, merge_request_lifecycle, pipeline_lifecycle, Final, Hook,
+};
 
 /// Project ids of the lifecycles start here, above those of [`fixtures::mix`] (1 to 50), so
 /// the typed tables' rows of the lifecycles can be told apart from the mix's.

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
-use crate::gitlab::{metric_sum, poll_until};
+use crate::client::{metric_sum, poll_until};
 use crate::stack::{Stack, StackOptions};
 use accounting::Accounting;
 use gitlab_sim::{Outcomes, Plan, SimOptions, Target};

@@ -18,10 +18,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
-use crate::fixtures;
-use crate::gitlab::metric_sum;
+use crate::client::metric_sum;
 use crate::load::{self, Hook, LoadResult};
 use crate::stack::{Stack, StackOptions};
+use hookline_schemas::testing::fixtures;
 
 /// Connections of the closed-loop and steady runs, as `make bench` uses.
 const CONNECTIONS: usize = 64;

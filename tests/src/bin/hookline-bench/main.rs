@@ -31,7 +31,7 @@ use anyhow::Context;
 use futures::StreamExt;
 use hookline_schemas::event::Family;
 use hookline_schemas::record::{self, RecordHeaders, Topics};
-use hookline_tests::fixtures;
+use hookline_schemas::testing::fixtures;
 use hookline_tests::load::{self, quantile, Hook, LoadResult};
 use hookline_tests::stack::{Stack, StackOptions};
 use rdkafka::message::{Header, OwnedHeaders};
@@ -131,7 +131,7 @@ async fn main() -> anyhow::Result<()> {
         .chain(&paced_runs)
         .map(|r| r.failures)
         .sum();
-    let duplicates = hookline_tests::gitlab::metric(
+    let duplicates = hookline_tests::client::metric(
         &stack.ingest_admin_url,
         r#"hookline_ingest_requests_total{family="job",outcome="duplicate"}"#,
     )
@@ -233,7 +233,7 @@ async fn main() -> anyhow::Result<()> {
 
 /// Hooks ingest made durable in its spool rather than in Kafka, so far.
 async fn spooled_total(stack: &Stack) -> f64 {
-    hookline_tests::gitlab::metric_sum(
+    hookline_tests::client::metric_sum(
         &stack.ingest_admin_url,
         "hookline_ingest_spooled_total",
         &[],
@@ -245,9 +245,9 @@ async fn spooled_total(stack: &Stack) -> f64 {
 /// Waits until ingest's spool is empty, so that its drainer competes with no measurement.
 async fn spool_drained(stack: &Stack) -> anyhow::Result<()> {
     let admin = &stack.ingest_admin_url;
-    hookline_tests::gitlab::poll_until(Duration::from_secs(300), || async {
+    hookline_tests::client::poll_until(Duration::from_secs(300), || async {
         let depth =
-            hookline_tests::gitlab::metric_sum(admin, "hookline_ingest_spool_records", &[]).await?;
+            hookline_tests::client::metric_sum(admin, "hookline_ingest_spool_records", &[]).await?;
         (depth == 0.0).then_some(())
     })
     .await

@@ -1,10 +1,11 @@
-//! The GitLab payloads the tests send, from `schemas/fixtures/` (see its README for origins).
+//! The GitLab payloads the tests and the benchmark send, from `schemas/fixtures/` (see its
+//! README for origins).
 
 use std::path::PathBuf;
 
 /// The fixtures folder of the schemas crate.
 pub fn dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../schemas/fixtures")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures")
 }
 
 /// A fixture's bytes, by path under `schemas/fixtures/` (e.g. `seeds/pipeline_hook.json`).
@@ -33,7 +34,7 @@ const MIX: &[(&str, &str)] = &[
 /// Hooks number `ids` of the realistic mix: each a fixture with its object id and project id
 /// varied, so every body (and so every event id) is different, also across calls with
 /// disjoint ranges, and the records spread over 50 projects.
-pub fn mix(ids: std::ops::Range<usize>) -> Vec<crate::gitlab::Hook> {
+pub fn mix(ids: std::ops::Range<usize>) -> Vec<super::gitlab::Hook> {
     let templates: Vec<(serde_json::Value, &'static str)> = MIX
         .iter()
         .map(|(file, event)| {
@@ -67,7 +68,7 @@ pub fn mix(ids: std::ops::Range<usize>) -> Vec<crate::gitlab::Hook> {
         if let Some(object) = body.as_object_mut() {
             object.insert("hookline_load_sequence".to_owned(), (i as u64).into());
         }
-        crate::gitlab::Hook {
+        super::gitlab::Hook {
             event,
             body: serde_json::to_vec(&body).expect("JSON"),
         }
