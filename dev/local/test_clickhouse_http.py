@@ -135,8 +135,8 @@ def parse_rbwnat_header(buf):
 def project_sql():
     """Every SQL text the project sends: the migrations, statement by statement
     (as schemas/src/migrations.rs splits them), and each SQL string literal in
-    the consumers' and tests' Rust code, with format arguments and client-side
-    bindings filled in."""
+    the consumers', development tools' and tests' Rust code, with format
+    arguments and client-side bindings filled in."""
     out = []
     mig_dir = os.path.join(REPO, "schemas", "migrations")
     for name in sorted(os.listdir(mig_dir)):
@@ -153,7 +153,7 @@ def project_sql():
     literal = re.compile(
         r'"((?:SELECT|INSERT|CREATE|ALTER|OPTIMIZE|DROP|TRUNCATE|SHOW|DESCRIBE)\b'
         r'(?:[^"\\]|\\.)*)"', re.S)
-    for top in ("consumers", "tests"):
+    for top in ("consumers", "dev", "tests"):
         for dirpath, _, files in os.walk(os.path.join(REPO, top)):
             for name in files:
                 if not name.endswith(".rs"):

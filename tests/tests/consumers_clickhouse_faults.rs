@@ -16,9 +16,9 @@ use consumers_support::{
     assert_landed_exactly_once, count, deliver_all, metric_reaches, not_ready, pipelines,
     test_args, LANDING,
 };
+use hookline_dev::client::{eventually, record_header};
+use hookline_dev::stack::{Stack, StackOptions};
 use hookline_schemas::testing::gitlab::{pipeline_lifecycle, Hook};
-use hookline_tests::client::{eventually, record_header};
-use hookline_tests::stack::{Stack, StackOptions};
 use time::OffsetDateTime;
 
 /// The pipeline whose row the table's constraint refuses.

@@ -7,7 +7,7 @@ mod consumers_support;
 use consumers_support::{
     assert_landed_exactly_once, deliver_all, metric_reaches, pipelines, test_args,
 };
-use hookline_tests::stack::{Stack, StackOptions};
+use hookline_dev::stack::{Stack, StackOptions};
 
 const CONSUMED: &str = "hookline_consumers_records_consumed_total";
 const WRITTEN: &str = "hookline_consumers_rows_written_total";

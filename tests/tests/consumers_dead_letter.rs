@@ -13,12 +13,12 @@ use std::time::{Duration, SystemTime};
 
 use consumers_support::{deliver_all, metric_reaches, LANDING};
 use hookline_consumers::dead_letter::{DeadLetters, Letter, PendingLetters};
+use hookline_dev::client::{eventually, record_header, select};
+use hookline_dev::stack::{Stack, StackOptions};
 use hookline_runtime::kafka::KafkaConnection;
 use hookline_runtime::shutdown::CancellationToken;
 use hookline_schemas::record::{event_id, header, RecordHeaders};
 use hookline_schemas::testing::gitlab::pipeline_lifecycle;
-use hookline_tests::client::{eventually, record_header, select};
-use hookline_tests::stack::{Stack, StackOptions};
 use rdkafka::admin::{AdminClient, AdminOptions, ResourceSpecifier};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::message::{Header, Message, OwnedHeaders, OwnedMessage};

@@ -10,8 +10,8 @@ use consumers_support::{
     assert_landed_exactly_once, deliver_all, metric_reaches, metric_sum, not_ready, pipelines,
     test_args, LANDING,
 };
-use hookline_tests::client::eventually;
-use hookline_tests::stack::{Stack, StackOptions};
+use hookline_dev::client::eventually;
+use hookline_dev::stack::{Stack, StackOptions};
 
 const LAG: &str = "hookline_consumers_lag_records";
 const ERRORS: &str = "hookline_consumers_clickhouse_errors_total";

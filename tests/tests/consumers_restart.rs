@@ -9,8 +9,8 @@ use consumers_support::{
     assert_landed_exactly_once, assert_landed_within, deliver_all, metric_reaches,
     owned_partitions, pipelines, LANDING,
 };
-use hookline_tests::client::eventually;
-use hookline_tests::stack::{Stack, StackOptions};
+use hookline_dev::client::eventually;
+use hookline_dev::stack::{Stack, StackOptions};
 
 const LAG: &str = "hookline_consumers_lag_records";
 const ASSIGNED: &str = "hookline_consumers_assigned_partitions";

@@ -8,8 +8,8 @@ use consumers_support::{
     assert_landed_exactly_once, deliver_all, metric_reaches, metric_sum, owned_partitions,
     pipelines, test_args, LANDING,
 };
-use hookline_tests::client::eventually;
-use hookline_tests::stack::{Stack, StackOptions};
+use hookline_dev::client::eventually;
+use hookline_dev::stack::{Stack, StackOptions};
 
 const CONSUMED: &str = "hookline_consumers_records_consumed_total";
 const LAG: &str = "hookline_consumers_lag_records";

@@ -4,9 +4,9 @@
 
 use std::time::Duration;
 
+use hookline_dev::client::{deliver, eventually, metric, select, Delivery};
+use hookline_dev::stack::{Stack, StackOptions};
 use hookline_schemas::testing::fixtures;
-use hookline_tests::client::{deliver, eventually, metric, select, Delivery};
-use hookline_tests::stack::{Stack, StackOptions};
 use serde_json::{json, Value};
 
 /// How long every fixture's rows may take to be queryable.

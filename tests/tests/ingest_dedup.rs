@@ -8,8 +8,8 @@
 
 use std::time::{Duration, Instant};
 
-use hookline_tests::client::{metric, records_in};
-use hookline_tests::stack::{Stack, StackOptions};
+use hookline_dev::client::{metric, records_in};
+use hookline_dev::stack::{Stack, StackOptions};
 use serde_json::{json, Value};
 
 const TOPIC: &str = "gitlab.push";

@@ -9,9 +9,9 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use hookline_dev::client::{deliver, eventually, metric, Delivery};
+use hookline_dev::stack::{Stack, StackOptions};
 use hookline_schemas::testing::fixtures;
-use hookline_tests::client::{deliver, eventually, metric, Delivery};
-use hookline_tests::stack::{Stack, StackOptions};
 use rdkafka::message::Message;
 use serde_json::Value;
 

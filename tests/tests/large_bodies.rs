@@ -7,9 +7,9 @@
 
 use std::time::Duration;
 
+use hookline_dev::client::{deliver, eventually, metric, poll_until, select, Delivery};
+use hookline_dev::stack::{Stack, StackOptions};
 use hookline_schemas::testing::fixtures;
-use hookline_tests::client::{deliver, eventually, metric, poll_until, select, Delivery};
-use hookline_tests::stack::{Stack, StackOptions};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::ClientConfig;

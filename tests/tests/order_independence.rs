@@ -8,11 +8,11 @@
 
 use std::time::Duration;
 
+use hookline_dev::client::{deliver_all, eventually, metric, select};
+use hookline_dev::stack::{Stack, StackOptions};
 use hookline_schemas::testing::gitlab::{
     clickhouse_time, job_lifecycle, merge_request_lifecycle, pipeline_lifecycle, Final, Hook,
 };
-use hookline_tests::client::{deliver_all, eventually, metric, select};
-use hookline_tests::stack::{Stack, StackOptions};
 use serde_json::{json, Value};
 use time::OffsetDateTime;
 

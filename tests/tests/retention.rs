@@ -1,7 +1,7 @@
 //! The raw hooks' optional retention: `HOOKLINE_RAW_HOOKS_TTL_DAYS` sets, changes and removes
 //! `raw_hooks`' TTL at start, and leaves the typed tables without one.
 
-use hookline_tests::stack::{Stack, StackOptions};
+use hookline_dev::stack::{Stack, StackOptions};
 
 /// `raw_hooks`' `CREATE TABLE` statement as the server prints it, or another table's.
 async fn create_table_query(stack: &Stack, table: &str) -> String {

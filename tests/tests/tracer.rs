@@ -5,9 +5,9 @@
 use std::time::Duration;
 
 use clickhouse::Row;
+use hookline_dev::client::{deliver, eventually, metric, records_in, Delivery};
+use hookline_dev::stack::{Stack, StackOptions};
 use hookline_schemas::testing::fixtures;
-use hookline_tests::client::{deliver, eventually, metric, records_in, Delivery};
-use hookline_tests::stack::{Stack, StackOptions};
 use serde::Deserialize;
 
 /// The acceptance criterion: the pipeline is queryable within this long of its 200.

@@ -5,11 +5,11 @@
 
 use std::time::{Duration, Instant};
 
+use hookline_dev::client::metrics_text;
+use hookline_dev::client::select;
+pub use hookline_dev::client::{deliver_all, metric_sum};
+use hookline_dev::stack::Stack;
 use hookline_schemas::testing::gitlab::{pipeline_lifecycle, Hook};
-use hookline_tests::client::metrics_text;
-use hookline_tests::client::select;
-pub use hookline_tests::client::{deliver_all, metric_sum};
-use hookline_tests::stack::Stack;
 use time::OffsetDateTime;
 
 /// How long the rows of delivered hooks may take to be queryable once the consumers can work.
@@ -118,7 +118,7 @@ pub fn test_args() -> [&'static str; 4] {
 /// Waits up to `deadline` until `raw_hooks FINAL` holds at least `hooks` hooks and
 /// `pipelines FINAL` at least `pipelines` successful pipelines; fails with the stack's logs.
 pub async fn assert_landed_within(stack: &Stack, hooks: u64, pipelines: u64, deadline: Duration) {
-    let landed = hookline_tests::client::poll_until(deadline, || async {
+    let landed = hookline_dev::client::poll_until(deadline, || async {
         let raw = count(stack, "SELECT count() AS n FROM raw_hooks FINAL").await;
         let done = count(
             stack,

@@ -1,4 +1,4 @@
-//! Free TCP ports for the processes the tests start.
+//! Free TCP ports for the processes the tests and the local stack start.
 //!
 //! A port must stay free from the moment it is chosen until the child process binds it, and
 //! two things got in the way in CI, each failing a test with "port … is taken":

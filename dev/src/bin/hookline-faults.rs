@@ -19,9 +19,9 @@
 use std::time::Duration;
 
 use anyhow::Context;
-use hookline_tests::faults::report::{self, RunReport};
-use hookline_tests::faults::soak::{self, LoadSettings};
-use hookline_tests::faults::{run_fault, Fault, FaultSettings};
+use hookline_dev::faults::report::{self, RunReport};
+use hookline_dev::faults::soak::{self, LoadSettings};
+use hookline_dev::faults::{run_fault, Fault, FaultSettings};
 
 fn number(name: &str, default: f64) -> anyhow::Result<f64> {
     match std::env::var(name) {

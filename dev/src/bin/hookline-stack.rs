@@ -13,8 +13,8 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use hookline_tests::process::RestartBackoff;
-use hookline_tests::stack::{Component, Ports, Stack, StackOptions};
+use hookline_dev::process::RestartBackoff;
+use hookline_dev::stack::{Component, Ports, Stack, StackOptions};
 
 /// How often the components are checked.
 const WATCH_EVERY: Duration = Duration::from_secs(1);

@@ -29,11 +29,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use futures::StreamExt;
+use hookline_dev::load::{self, quantile, Hook, LoadResult};
+use hookline_dev::stack::{Stack, StackOptions};
 use hookline_schemas::event::Family;
 use hookline_schemas::record::{self, RecordHeaders, Topics};
 use hookline_schemas::testing::fixtures;
-use hookline_tests::load::{self, quantile, Hook, LoadResult};
-use hookline_tests::stack::{Stack, StackOptions};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::util::Timeout;
@@ -131,7 +131,7 @@ async fn main() -> anyhow::Result<()> {
         .chain(&paced_runs)
         .map(|r| r.failures)
         .sum();
-    let duplicates = hookline_tests::client::metric(
+    let duplicates = hookline_dev::client::metric(
         &stack.ingest_admin_url,
         r#"hookline_ingest_requests_total{family="job",outcome="duplicate"}"#,
     )
@@ -233,7 +233,7 @@ async fn main() -> anyhow::Result<()> {
 
 /// Hooks ingest made durable in its spool rather than in Kafka, so far.
 async fn spooled_total(stack: &Stack) -> f64 {
-    hookline_tests::client::metric_sum(
+    hookline_dev::client::metric_sum(
         &stack.ingest_admin_url,
         "hookline_ingest_spooled_total",
         &[],
@@ -245,9 +245,9 @@ async fn spooled_total(stack: &Stack) -> f64 {
 /// Waits until ingest's spool is empty, so that its drainer competes with no measurement.
 async fn spool_drained(stack: &Stack) -> anyhow::Result<()> {
     let admin = &stack.ingest_admin_url;
-    hookline_tests::client::poll_until(Duration::from_secs(300), || async {
+    hookline_dev::client::poll_until(Duration::from_secs(300), || async {
         let depth =
-            hookline_tests::client::metric_sum(admin, "hookline_ingest_spool_records", &[]).await?;
+            hookline_dev::client::metric_sum(admin, "hookline_ingest_spool_records", &[]).await?;
         (depth == 0.0).then_some(())
     })
     .await
@@ -560,7 +560,7 @@ pub(crate) fn verdict(ok: bool) -> &'static str {
 }
 
 fn render(r: Report) -> String {
-    let machine = hookline_tests::faults::report::machine();
+    let machine = hookline_dev::faults::report::machine();
     let mut out = String::new();
     let _ = writeln!(out, "# Benchmarks\n");
     let _ = writeln!(out, "Written by `make bench` (`{}`). Machine: {machine}. Every figure is the median of {RUNS} runs of {} hooks; each floor is measured in the same run on the same machine.\n", r.command, r.hooks_per_run);
