@@ -6,13 +6,16 @@
 //! after a delay that doubles with each quick exit in a row (up to 30 s), so a component that
 //! cannot start does not spin.
 //!
-//! Ports and the token come from the environment (see the README's configuration reference);
-//! data and logs persist in `HOOKLINE_DATA_DIR` (default `.hookline/` in the checkout).
+//! Ports, the token and the data directory come from flags or the environment (see
+//! `--help` and the README's configuration reference); data and logs persist in
+//! `HOOKLINE_DATA_DIR` (default `.hookline/` in the checkout). An empty token or port
+//! setting counts as unset.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use clap::Parser;
 use hookline_dev::process::RestartBackoff;
 use hookline_dev::stack::{Component, Ports, Stack, StackOptions};
 
@@ -21,50 +24,101 @@ const WATCH_EVERY: Duration = Duration::from_secs(1);
 /// Lines of a component's log shown when it exits.
 const LOG_LINES: usize = 20;
 
-fn port(name: &str, default: u16) -> anyhow::Result<u16> {
-    match std::env::var(name) {
-        Ok(value) if !value.is_empty() => value
+#[derive(Debug, Parser)]
+#[command(
+    name = "hookline-stack",
+    version,
+    about = "Runs the whole local Hookline stack until Ctrl-C (make run).",
+    long_about = "Starts the Kafka broker, the ClickHouse engine, hookline-ingest, \
+        hookline-consumers and Prometheus on the given ports, restarts a component that exits, \
+        and stops everything it started on Ctrl-C. The services' own settings \
+        (HOOKLINE_INGEST_LISTEN, …) give the ports the stack uses; it always listens on \
+        127.0.0.1."
+)]
+struct Settings {
+    /// The secret GitLab must send in X-Gitlab-Token; generated and printed when unset.
+    #[arg(long, env = "HOOKLINE_GITLAB_TOKEN", hide_env_values = true)]
+    gitlab_token: Option<String>,
+
+    /// Ingest's webhook listener (HOST:PORT); only its port is used.
+    #[arg(long, env = "HOOKLINE_INGEST_LISTEN", default_value = "127.0.0.1:8080", value_parser = listen_port(8080))]
+    ingest_listen: u16,
+
+    /// Ingest's admin listener (HOST:PORT); only its port is used.
+    #[arg(long, env = "HOOKLINE_INGEST_ADMIN_LISTEN", default_value = "127.0.0.1:9464", value_parser = listen_port(9464))]
+    ingest_admin_listen: u16,
+
+    /// The consumers' admin listener (HOST:PORT); only its port is used.
+    #[arg(long, env = "HOOKLINE_CONSUMERS_ADMIN_LISTEN", default_value = "127.0.0.1:9465", value_parser = listen_port(9465))]
+    consumers_admin_listen: u16,
+
+    /// The Kafka broker's port.
+    #[arg(long, env = "HOOKLINE_KAFKA_PORT", default_value_t = 9092, value_parser = port(9092))]
+    kafka_port: u16,
+
+    /// The ClickHouse engine's HTTP port.
+    #[arg(long, env = "HOOKLINE_CLICKHOUSE_PORT", default_value_t = 8123, value_parser = port(8123))]
+    clickhouse_port: u16,
+
+    /// Prometheus's port.
+    #[arg(long, env = "HOOKLINE_PROMETHEUS_PORT", default_value_t = 9090, value_parser = port(9090))]
+    prometheus_port: u16,
+
+    /// The ClickHouse database of Hookline's tables.
+    #[arg(long, env = "HOOKLINE_CLICKHOUSE_DATABASE", default_value = "gitlab")]
+    clickhouse_database: String,
+
+    /// Where the components keep their data and logs.
+    #[arg(long, env = "HOOKLINE_DATA_DIR", default_value = ".hookline")]
+    data_dir: PathBuf,
+}
+
+/// A port number; empty means `default`.
+fn port(default: u16) -> impl Fn(&str) -> Result<u16, String> + Clone + Send + Sync + 'static {
+    move |value| match value {
+        "" => Ok(default),
+        _ => value
             .parse()
-            .with_context(|| format!("{name}={value:?} is not a port number")),
-        _ => Ok(default),
+            .map_err(|_| format!("{value:?} is not a port number")),
     }
 }
 
-/// The port of a `HOST:PORT` setting shared with the services (e.g. HOOKLINE_INGEST_LISTEN).
-fn listen_port(name: &str, default: u16) -> anyhow::Result<u16> {
-    match std::env::var(name) {
-        Ok(value) if !value.is_empty() => value
+/// The port of a `HOST:PORT` setting shared with the services (e.g. HOOKLINE_INGEST_LISTEN);
+/// empty means `default`.
+fn listen_port(
+    default: u16,
+) -> impl Fn(&str) -> Result<u16, String> + Clone + Send + Sync + 'static {
+    move |value| match value {
+        "" => Ok(default),
+        _ => value
             .rsplit(':')
             .next()
             .and_then(|p| p.parse().ok())
-            .with_context(|| format!("{name}={value:?} is not HOST:PORT")),
-        _ => Ok(default),
+            .ok_or_else(|| format!("{value:?} is not HOST:PORT")),
     }
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let (token, generated) = match std::env::var("HOOKLINE_GITLAB_TOKEN") {
-        Ok(token) if !token.trim().is_empty() => (token, false),
+    let settings = Settings::parse();
+    let (token, generated) = match settings.gitlab_token {
+        Some(token) if !token.trim().is_empty() => (token, false),
         _ => (random_token()?, true),
     };
-    let data_dir = std::env::var_os("HOOKLINE_DATA_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(".hookline"));
+    let data_dir = settings.data_dir;
     let options = StackOptions {
         token,
         ports: Ports {
-            webhooks: listen_port("HOOKLINE_INGEST_LISTEN", 8080)?,
-            ingest_admin: listen_port("HOOKLINE_INGEST_ADMIN_LISTEN", 9464)?,
-            consumers_admin: listen_port("HOOKLINE_CONSUMERS_ADMIN_LISTEN", 9465)?,
-            kafka: port("HOOKLINE_KAFKA_PORT", 9092)?,
-            clickhouse: port("HOOKLINE_CLICKHOUSE_PORT", 8123)?,
-            prometheus: port("HOOKLINE_PROMETHEUS_PORT", 9090)?,
+            webhooks: settings.ingest_listen,
+            ingest_admin: settings.ingest_admin_listen,
+            consumers_admin: settings.consumers_admin_listen,
+            kafka: settings.kafka_port,
+            clickhouse: settings.clickhouse_port,
+            prometheus: settings.prometheus_port,
         },
         data_dir: Some(data_dir.clone()),
         broker_dir: None,
-        clickhouse_database: std::env::var("HOOKLINE_CLICKHOUSE_DATABASE")
-            .unwrap_or_else(|_| "gitlab".to_owned()),
+        clickhouse_database: settings.clickhouse_database,
         with_prometheus: true,
         ingest_args: Vec::new(),
         ingest_env: Vec::new(),
