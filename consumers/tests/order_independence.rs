@@ -4,7 +4,7 @@
 //! as the tables' `ReplacingMergeTree(version)` reduces them ("highest version wins per sorting
 //! key"), give exactly the lifecycle's final state.
 //!
-//! `tests/tests/order_independence.rs` checks the same against the real engine.
+//! `tests/tests/e2e/order_independence.rs` checks the same against the real engine.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Debug;

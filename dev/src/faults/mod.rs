@@ -250,7 +250,7 @@ impl FaultRun {
 
 /// Ingest's `message.timeout.ms` for a scenario: longer than any outage, since a record
 /// that times out makes the idempotent producer bump its epoch, which the local broker
-/// (Tansu 0.6) cannot take (see `tests/tests/ingest_durability.rs`). A Kafka cluster can.
+/// (Tansu 0.6) cannot take (see `tests/tests/e2e/ingest_durability.rs`). A Kafka cluster can.
 fn ack_timeout(settings: &FaultSettings) -> Duration {
     Duration::from_secs(30) + settings.broker_outage.max(settings.outage) * 2
 }

@@ -2,11 +2,9 @@
 //! their failed inserts, report not ready and fall behind, and once ClickHouse is back they
 //! catch up by themselves, every hook once.
 
-mod consumers_support;
-
 use std::time::{Duration, Instant};
 
-use consumers_support::{
+use crate::consumers_support::{
     assert_landed_exactly_once, deliver_all, metric_reaches, metric_sum, not_ready, pipelines,
     test_args, LANDING,
 };

@@ -8,11 +8,9 @@
 //!   is answered): the consumers' timeouts turn it into an outage that `/readyz` shows, and
 //!   once it resumes every hook lands once.
 
-mod consumers_support;
-
 use std::time::Duration;
 
-use consumers_support::{
+use crate::consumers_support::{
     assert_landed_exactly_once, count, deliver_all, metric_reaches, not_ready, pipelines,
     test_args, LANDING,
 };

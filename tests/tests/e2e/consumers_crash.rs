@@ -2,9 +2,7 @@
 //! query results: what it had committed stays done, what it had read but not committed is read
 //! again by the restarted consumer, and hooks delivered while it was down are consumed too.
 
-mod consumers_support;
-
-use consumers_support::{
+use crate::consumers_support::{
     assert_landed_exactly_once, deliver_all, metric_reaches, pipelines, test_args,
 };
 use hookline_dev::stack::{Stack, StackOptions};
@@ -56,7 +54,7 @@ async fn a_consumer_killed_mid_batch_loses_and_repeats_nothing() {
     metric_reaches(&admin, CONSUMED, &[PIPELINE_TOPIC], |n| n == 12.0).await;
     metric_reaches(&admin, LAG, &[PIPELINE_TOPIC], |n| n == 0.0).await;
     assert_eq!(
-        consumers_support::metric_sum(&admin, CONSUMED, &[PIPELINE_TOPIC]).await,
+        crate::consumers_support::metric_sum(&admin, CONSUMED, &[PIPELINE_TOPIC]).await,
         Some(12.0),
         "{}",
         stack.logs()

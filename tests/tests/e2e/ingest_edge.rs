@@ -474,7 +474,7 @@ async fn oversized_bodies(stack: &Stack) {
     );
 
     // Chunked, no Content-Length: refused once the limit is crossed.
-    let chunks = hookline_tests::raw_http::chunked(&big, 8192);
+    let chunks = crate::raw_http::chunked(&big, 8192);
     let head = request_head(stack, "Transfer-Encoding: chunked");
     let exchange = raw_exchange(stack.webhook_addr, head, chunks, Duration::ZERO).await;
     assert!(

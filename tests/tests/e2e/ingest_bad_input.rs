@@ -14,10 +14,10 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use crate::raw_http::{chunked, exchange, Exchange, RawRequest};
 use hookline_dev::client::{record_header, records_in};
 use hookline_dev::stack::{Stack, StackOptions};
 use hookline_schemas::record::header;
-use hookline_tests::raw_http::{chunked, exchange, Exchange, RawRequest};
 use rdkafka::message::Message;
 
 const MAX_BODY: usize = 256 * 1024;

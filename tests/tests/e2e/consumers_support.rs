@@ -1,7 +1,5 @@
-//! What the `consumers_*` end-to-end tests share: sending pipeline lifecycles, counting rows
+//! What the `consumers_*` modules share: sending pipeline lifecycles, counting rows
 //! and reading the consumers' metrics.
-
-#![allow(dead_code)] // Each test file uses its own part.
 
 use std::time::{Duration, Instant};
 

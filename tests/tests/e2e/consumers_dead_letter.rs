@@ -7,11 +7,9 @@
 //! the same partition still land, and the consumers never restart. A letter Kafka refuses is
 //! replaced by a pointer.
 
-mod consumers_support;
-
 use std::time::{Duration, SystemTime};
 
-use consumers_support::{deliver_all, metric_reaches, LANDING};
+use crate::consumers_support::{deliver_all, metric_reaches, LANDING};
 use hookline_consumers::dead_letter::{DeadLetters, Letter, PendingLetters};
 use hookline_dev::client::{eventually, record_header, select};
 use hookline_dev::stack::{Stack, StackOptions};

@@ -26,7 +26,7 @@ const BIG_BODY_BYTES: usize = 4 * 1024 * 1024 + 512 * 1024;
 /// broker is down waits this long before it is spooled.
 const ACK_DEADLINE_MS: u64 = 10_000;
 /// Longer than the broker is ever down here: Tansu 0.6 cannot take the idempotent producer's
-/// epoch bump after a record times out (see tests/tests/ingest_durability.rs).
+/// epoch bump after a record times out (see tests/tests/e2e/ingest_durability.rs).
 const ACK_TIMEOUT_MS: u64 = 30_000;
 const LANDING_DEADLINE: Duration = Duration::from_secs(60);
 

@@ -3,9 +3,7 @@
 //! still in the group (its session has not expired), which must not leave the group with
 //! partitions nobody reads. The consumers run with their default session settings.
 
-mod consumers_support;
-
-use consumers_support::{
+use crate::consumers_support::{
     assert_landed_exactly_once, assert_landed_within, deliver_all, metric_reaches,
     owned_partitions, pipelines, LANDING,
 };

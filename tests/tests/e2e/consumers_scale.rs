@@ -2,9 +2,7 @@
 //! rebalance in the middle of the traffic (one of them leaves), land every hook exactly once
 //! in query results.
 
-mod consumers_support;
-
-use consumers_support::{
+use crate::consumers_support::{
     assert_landed_exactly_once, deliver_all, metric_reaches, metric_sum, owned_partitions,
     pipelines, test_args, LANDING,
 };
