@@ -1,17 +1,17 @@
 # Hookline: `make run` starts the whole local stack; `make test` runs the whole suite.
-# Both install what they need first (deploy/local/install.sh; cached after the first run).
+# Both install what they need first (dev/local/install.sh; cached after the first run).
 
 SHELL := /bin/bash
 CACHE ?= $(or $(HOOKLINE_CACHE_DIR),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/hookline)
 PYTHON := $(CACHE)/venv/bin/python
-PHASE := deploy/local/phase.sh
+PHASE := dev/local/phase.sh
 CARGO := cargo
 
 .PHONY: run test bench faults install lint clean fuzz
 
 ## Start broker, ClickHouse, ingest, consumers and Prometheus; stop them all on Ctrl-C.
 run: install
-	$(CARGO) build --release --locked -p hookline-ingest -p hookline-consumers -p hookline-tests --bins
+	$(CARGO) build --release --locked -p hookline-ingest -p hookline-consumers -p hookline-dev --bins
 	./target/release/hookline-stack
 
 ## Everything: lint, unit and integration tests, end-to-end tests, deployment checks.
@@ -19,7 +19,7 @@ test: install
 	@$(PHASE) build $(CARGO) build --workspace --all-targets --locked
 	@$(PHASE) lint $(MAKE) --no-print-directory lint
 	@$(PHASE) unit $(CARGO) test --workspace --exclude hookline-tests --locked
-	@$(PHASE) local-infra $(PYTHON) -m unittest discover -s deploy/local -p 'test_*.py'
+	@$(PHASE) local-infra $(PYTHON) -m unittest discover -s dev/local -p 'test_*.py'
 	@$(PHASE) deploy-check deploy/check.sh
 	@$(PHASE) e2e $(CARGO) test -p hookline-tests --locked
 	@echo "==> make test: all phases passed"
@@ -35,7 +35,7 @@ faults: install
 	./target/release/hookline-faults
 
 install:
-	@$(PHASE) install deploy/local/install.sh
+	@$(PHASE) install dev/local/install.sh
 
 ## Long fuzzing run: every target of fuzz/ under libFuzzer for FUZZ_SECONDS each (nightly Rust).
 fuzz:

@@ -15,12 +15,12 @@ cd "$root"
 py=/usr/bin/python3
 for tool in docker-compose promtool "$py"; do
   if ! command -v "$tool" > /dev/null 2>&1; then
-    echo "deploy/check.sh: '$tool' is not installed; run deploy/local/install.sh" >&2
+    echo "deploy/check.sh: '$tool' is not installed; run dev/local/install.sh" >&2
     exit 2
   fi
 done
 if ! "$py" -c 'import yaml' 2> /dev/null; then
-  echo "deploy/check.sh: $py cannot import yaml (PyYAML); run deploy/local/install.sh" >&2
+  echo "deploy/check.sh: $py cannot import yaml (PyYAML); run dev/local/install.sh" >&2
   exit 2
 fi
 

@@ -4,14 +4,14 @@
 //! as the tables' `ReplacingMergeTree(version)` reduces them ("highest version wins per sorting
 //! key"), give exactly the lifecycle's final state.
 //!
-//! `hookline-tests/tests/order_independence.rs` checks the same against the real engine.
+//! `tests/tests/e2e/order_independence.rs` checks the same against the real engine.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Debug;
 
 use hookline_consumers::projection::{Added, Batch, HookMessage};
 use hookline_schemas::record::{event_id, RecordHeaders};
-use hookline_tests::gitlab::{
+use hookline_schemas::testing::gitlab::{
     job_lifecycle, merge_request_lifecycle, pipeline_lifecycle, Final, Hook,
 };
 use proptest::prelude::*;
@@ -204,7 +204,7 @@ proptest! {
 /// table must keep the same row whatever the arrival order.
 mod same_second {
     use super::*;
-    use hookline_tests::fixtures;
+    use hookline_schemas::testing::fixtures;
     use serde_json::{json, Value};
 
     /// A kind of hook whose table keeps one row per object, and what varies between states.

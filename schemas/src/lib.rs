@@ -6,7 +6,9 @@
 //! - [`event`]: the GitLab event types (`X-Gitlab-Event`) and the topic family each belongs to;
 //! - [`record`]: the Kafka record format — topic names, record key, record headers;
 //! - [`payload`] and [`timestamp`]: tolerant typed models of the GitLab payloads analytics needs;
-//! - [`migrations`]: the versioned ClickHouse DDL.
+//! - [`migrations`]: the versioned ClickHouse DDL;
+//! - `testing` (feature `testing`, for tests and development tools only): the GitLab fixtures
+//!   and generated hook lifecycles.
 //!
 //! `schemas/README.md` documents the same contract for people writing SQL.
 
@@ -14,4 +16,6 @@ pub mod event;
 pub mod migrations;
 pub mod payload;
 pub mod record;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod timestamp;

@@ -1,4 +1,4 @@
-//! The fault suite, briefly: each fault of `hookline_tests::faults` once, on a stack of its
+//! The fault suite, briefly: each fault of `hookline_dev::faults` once, on a stack of its
 //! own, while a simulated GitLab streams hooks; afterwards every hook GitLab was told was
 //! accepted must be in ClickHouse exactly once and the typed tables must hold the predicted
 //! final states. `make faults` runs the same scenarios for longer and writes RELIABILITY.md.
@@ -6,7 +6,7 @@
 //! The scenarios run one at a time (each takes the lock below): together they would compete
 //! for the machine's two cores and measure each other.
 
-use hookline_tests::faults::{run_fault, Fault, FaultSettings};
+use hookline_dev::faults::{run_fault, Fault, FaultSettings};
 
 /// One scenario at a time; a failed one releases it as it unwinds.
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());

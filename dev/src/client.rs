@@ -1,0 +1,175 @@
+//! What a client of the local stack does: delivers hooks as GitLab does, and reads what the
+//! services report (metrics, topic watermarks, table rows, record headers), polling until it
+//! shows. The hooks themselves come from `hookline_schemas::testing`.
+
+use std::time::{Duration, Instant};
+
+use hookline_schemas::testing::gitlab::Hook;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::ClientConfig;
+use serde_json::Value;
+
+use crate::stack::Stack;
+
+/// A hook as GitLab would deliver it.
+pub struct Delivery<'a> {
+    pub event: Option<&'a str>,
+    pub token: Option<&'a str>,
+    pub body: Vec<u8>,
+}
+
+/// POSTs a delivery to the stack's webhook URL; returns the status and the body.
+pub async fn deliver(stack: &Stack, delivery: Delivery<'_>) -> (u16, serde_json::Value) {
+    let mut request = reqwest::Client::new()
+        .post(&stack.webhook_url)
+        .header("Content-Type", "application/json")
+        .header("User-Agent", "GitLab/17.5.1")
+        .body(delivery.body);
+    if let Some(event) = delivery.event {
+        request = request.header("X-Gitlab-Event", event);
+    }
+    if let Some(token) = delivery.token {
+        request = request.header("X-Gitlab-Token", token);
+    }
+    let response = request.send().await.expect("ingest answers");
+    let status = response.status().as_u16();
+    let text = response.text().await.expect("a response body");
+    let body = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
+    (status, body)
+}
+
+/// Delivers every hook through ingest, in order; each must be accepted.
+pub async fn deliver_all(stack: &Stack, hooks: &[Hook]) {
+    for hook in hooks {
+        let (status, answer) = deliver(
+            stack,
+            Delivery {
+                event: Some(hook.event),
+                token: Some(&stack.token),
+                body: hook.body.clone(),
+            },
+        )
+        .await;
+        assert_eq!(status, 200, "{answer}");
+    }
+}
+
+/// The sum of every sample of metric `name` whose labels contain each of `labels`
+/// (e.g. `topic="gitlab.pipeline"`); `None` when the service does not answer.
+pub async fn metric_sum(admin_url: &str, name: &str, labels: &[&str]) -> Option<f64> {
+    Some(
+        metrics_text(admin_url)
+            .await?
+            .lines()
+            .filter_map(|line| {
+                let rest = line.strip_prefix(name)?;
+                let (series, value) = rest.rsplit_once(' ')?;
+                let matches = (series.is_empty() || series.starts_with('{'))
+                    && labels.iter().all(|label| series.contains(label));
+                matches.then(|| value.parse::<f64>().ok()).flatten()
+            })
+            .sum(),
+    )
+}
+
+/// The Prometheus text exposition of the service at `admin_url`.
+pub async fn metrics_text(admin_url: &str) -> Option<String> {
+    let response = reqwest::get(format!("{admin_url}/metrics")).await.ok()?;
+    response.text().await.ok()
+}
+
+/// The value of one sample in a Prometheus text exposition, e.g.
+/// `hookline_ingest_requests_total{family="pipeline",outcome="accepted"}`.
+pub async fn metric(admin_url: &str, sample: &str) -> Option<f64> {
+    let text = reqwest::get(format!("{admin_url}/metrics"))
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    text.lines()
+        .find_map(|line| line.strip_prefix(sample)?.trim().parse().ok())
+}
+
+/// Records currently stored in a topic, over all its partitions (high minus low watermarks).
+pub fn records_in(stack: &Stack, topic: &str) -> i64 {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &stack.kafka_brokers)
+        .set("group.id", "hookline-tests-watermarks")
+        .create()
+        .expect("a Kafka client");
+    let timeout = Duration::from_secs(10);
+    let metadata = consumer
+        .fetch_metadata(Some(topic), timeout)
+        .expect("topic metadata");
+    metadata
+        .topics()
+        .iter()
+        .flat_map(|t| t.partitions())
+        .map(|p| {
+            let (low, high) = consumer
+                .fetch_watermarks(topic, p.id(), timeout)
+                .expect("partition watermarks");
+            high - low
+        })
+        .sum()
+}
+
+/// Polls `check` until it returns `Some`, failing with `what` after `deadline`.
+pub async fn eventually<T, F, Fut>(deadline: Duration, what: &str, check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    poll_until(deadline, check)
+        .await
+        .unwrap_or_else(|| panic!("{what} did not happen within {deadline:?}"))
+}
+
+/// Polls `check` every 50 ms until it returns `Some`, or `None` once `deadline` has passed.
+pub async fn poll_until<T, F, Fut>(deadline: Duration, mut check: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let until = Instant::now() + deadline;
+    loop {
+        if let Some(value) = check().await {
+            return Some(value);
+        }
+        if Instant::now() >= until {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Runs `sql` against the stack's database and returns its rows as JSON objects (64-bit
+/// integers as numbers, times as ClickHouse prints them: `2021-04-28 19:50:00.000`).
+pub async fn select(stack: &Stack, sql: &str) -> Vec<Value> {
+    let url = format!(
+        "{}/?database={}&output_format_json_quote_64bit_integers=0",
+        stack.clickhouse_url.trim_end_matches('/'),
+        stack.clickhouse_database
+    );
+    let response = reqwest::Client::new()
+        .post(url)
+        .body(format!("{sql} FORMAT JSONEachRow"))
+        .send()
+        .await
+        .expect("ClickHouse answers");
+    let status = response.status();
+    let text = response.text().await.expect("a response body");
+    assert!(status.is_success(), "{sql}: {text}");
+    text.lines()
+        .map(|line| serde_json::from_str(line).expect("a JSON row"))
+        .collect()
+}
+
+/// The value of header `name` of a Kafka record, as text.
+pub fn record_header(message: &impl rdkafka::message::Message, name: &str) -> Option<String> {
+    use rdkafka::message::Headers;
+    let headers = message.headers()?;
+    let header = headers.iter().find(|h| h.key == name)?;
+    Some(String::from_utf8_lossy(header.value?).into_owned())
+}

@@ -1,0 +1,260 @@
+//! Every GitLab example payload in `schemas/fixtures/`, posted through ingest with its
+//! `X-Gitlab-Event` header, lands in the tables of its kind with the payload's values; kinds
+//! without a table land in `raw_hooks` only.
+
+use std::time::Duration;
+
+use hookline_dev::client::{deliver, eventually, metric, select, Delivery};
+use hookline_dev::stack::{Stack, StackOptions};
+use hookline_schemas::testing::fixtures;
+use serde_json::{json, Value};
+
+/// How long every fixture's rows may take to be queryable.
+const SETTLE_DEADLINE: Duration = Duration::from_secs(30);
+
+/// Every fixture, the header GitLab sends it with, and the typed tables it feeds.
+const FIXTURES: &[(&str, &str, &[&str])] = &[
+    ("gitlab-webhooks/build.json", "Job Hook", &["jobs"]),
+    (
+        "gitlab-webhooks/deployment.json",
+        "Deployment Hook",
+        &["deployments"],
+    ),
+    (
+        "gitlab-webhooks/feature_flag.json",
+        "Feature Flag Hook",
+        &[],
+    ),
+    (
+        "gitlab-webhooks/group_merge_request.json",
+        "Merge Request Hook",
+        MR,
+    ),
+    ("gitlab-webhooks/issue.json", "Issue Hook", &["issues"]),
+    ("gitlab-webhooks/job.json", "Job Hook", &["jobs"]),
+    ("gitlab-webhooks/member.json", "Member Hook", &[]),
+    (
+        "gitlab-webhooks/merge_request.json",
+        "Merge Request Hook",
+        MR,
+    ),
+    ("gitlab-webhooks/note_commit.json", "Note Hook", &[]),
+    ("gitlab-webhooks/note_issue.json", "Note Hook", &[]),
+    (
+        "gitlab-webhooks/note_merge_request.json",
+        "Note Hook",
+        &["merge_request_reviews"],
+    ),
+    ("gitlab-webhooks/note_snippet.json", "Note Hook", &[]),
+    (
+        "gitlab-webhooks/pipeline.json",
+        "Pipeline Hook",
+        &["pipelines"],
+    ),
+    ("gitlab-webhooks/push.json", "Push Hook", &["pushes"]),
+    (
+        "gitlab-webhooks/release.json",
+        "Release Hook",
+        &["releases"],
+    ),
+    (
+        "gitlab-webhooks/resource_access_token_group.json",
+        "Resource Access Token Hook",
+        &[],
+    ),
+    (
+        "gitlab-webhooks/resource_access_token_project.json",
+        "Resource Access Token Hook",
+        &[],
+    ),
+    (
+        "gitlab-webhooks/service_merge_request.json",
+        "Merge Request Hook",
+        MR,
+    ),
+    ("gitlab-webhooks/subgroup.json", "System Hook", &[]),
+    (
+        "gitlab-webhooks/tag_push.json",
+        "Tag Push Hook",
+        &["pushes"],
+    ),
+    ("gitlab-webhooks/wiki_page.json", "Wiki Page Hook", &[]),
+    ("seeds/build_hook.json", "Build Hook", &["jobs"]),
+    ("seeds/issue_000.json", "Issue Hook", &["issues"]),
+    ("seeds/issue_004.json", "Issue Hook", &["issues"]),
+    ("seeds/job_003.json", "Job Hook", &["jobs"]),
+    ("seeds/merge_request_000.json", "Merge Request Hook", MR),
+    ("seeds/merge_request_003.json", "Merge Request Hook", MR),
+    ("seeds/merge_request_004.json", "Merge Request Hook", MR),
+    ("seeds/note_commit_004.json", "Note Hook", &[]),
+    ("seeds/note_issue_004.json", "Note Hook", &[]),
+    (
+        "seeds/note_merge_request_004.json",
+        "Note Hook",
+        &["merge_request_reviews"],
+    ),
+    ("seeds/note_snippet_004.json", "Note Hook", &[]),
+    ("seeds/pipeline_hook.json", "Pipeline Hook", &["pipelines"]),
+    ("seeds/push_000.json", "Push Hook", &["pushes"]),
+    ("seeds/push_004.json", "Push Hook", &["pushes"]),
+    ("seeds/tag_push_004.json", "Tag Push Hook", &["pushes"]),
+];
+
+const MR: &[&str] = &["merge_requests", "merge_request_events"];
+
+const TABLES: &[&str] = &[
+    "pipelines",
+    "jobs",
+    "merge_requests",
+    "merge_request_events",
+    "merge_request_reviews",
+    "pushes",
+    "issues",
+    "deployments",
+    "releases",
+];
+
+/// What `SELECT … FINAL` returns for concrete rows of the fixtures above. Several fixtures
+/// describe the same object (GitLab's examples reuse ids across versions); their rows collapse.
+fn expected_rows() -> Vec<(&'static str, Vec<Value>)> {
+    vec![
+        (
+            "SELECT project_id, pipeline_id, job_id, status, failure_reason, created_at, finished_at, duration_seconds
+             FROM jobs FINAL ORDER BY job_id",
+            vec![
+                // build.json, job_003.json and build_hook.json: one job (ids 380/2366/1977),
+                // `created` in all three, so they tie on time and rank; the event-id tie-break
+                // keeps one of the two older examples, which carry no creation time (the
+                // epoch). Its `script_failure` reason is dropped because it has not failed.
+                json!({"project_id": 380, "pipeline_id": 2366, "job_id": 1977, "status": "created",
+                       "failure_reason": "", "created_at": "1970-01-01 00:00:00.000",
+                       "finished_at": null, "duration_seconds": null}),
+                // job.json: a success that GitLab sent with `unknown_failure`.
+                json!({"project_id": 31537070, "pipeline_id": 743121198, "job_id": 3580121225u64,
+                       "status": "success", "failure_reason": "", "created_at": "2023-01-10 13:50:02.000",
+                       "finished_at": "2023-01-10 13:50:54.000", "duration_seconds": 49.503592}),
+            ],
+        ),
+        (
+            "SELECT project_id, pipeline_id, status, created_at, finished_at FROM pipelines FINAL ORDER BY project_id",
+            vec![
+                json!({"project_id": 0, "pipeline_id": 31, "status": "success",
+                       "created_at": "2016-08-12 15:23:28.000", "finished_at": "2016-08-12 15:26:29.000"}),
+                json!({"project_id": 1, "pipeline_id": 31, "status": "success",
+                       "created_at": "2016-08-12 15:23:28.000", "finished_at": "2016-08-12 15:26:29.000"}),
+            ],
+        ),
+        (
+            "SELECT project_id, merge_request_iid, merge_request_id, state, last_action, updated_at
+             FROM merge_requests FINAL ORDER BY project_id, merge_request_id",
+            vec![
+                // group_merge_request.json: GitLab's example with mangled keys, a merge.
+                json!({"project_id": 0, "merge_request_iid": 0, "merge_request_id": 15917,
+                       "state": "", "last_action": "merge", "updated_at": "1970-01-01 00:00:00.000"}),
+                json!({"project_id": 2, "merge_request_iid": 2, "merge_request_id": 2, "state": "opened",
+                       "last_action": "update", "updated_at": "2021-09-27 05:01:21.000"}),
+                // merge_request.json and the three seeds: merge request !1 of project 14.
+                json!({"project_id": 14, "merge_request_iid": 1, "merge_request_id": 99, "state": "opened",
+                       "last_action": "open", "updated_at": "2013-12-03 17:23:34.000"}),
+            ],
+        ),
+        (
+            "SELECT action, actor_id, actor_username, event_at FROM merge_request_events FINAL
+             WHERE project_id = 14 ORDER BY action, actor_id",
+            vec![
+                // merge_request_000.json: no action, no user.
+                json!({"action": "", "actor_id": 0, "actor_username": "", "event_at": "2013-12-03 17:23:34.000"}),
+                // merge_request_003.json and _004.json: the same open by `root` (no user id).
+                json!({"action": "open", "actor_id": 0, "actor_username": "root", "event_at": "2013-12-03 17:23:34.000"}),
+                json!({"action": "open", "actor_id": 1, "actor_username": "user1", "event_at": "2013-12-03 17:23:34.000"}),
+            ],
+        ),
+        (
+            // Both note fixtures are note 1244 by user 1 (the seed without the user's id).
+            "SELECT project_id, merge_request_iid, kind, note_id, actor_id, reviewed_at FROM merge_request_reviews FINAL",
+            vec![json!({"project_id": 5, "merge_request_iid": 1, "kind": "note", "note_id": 1244,
+                        "actor_id": 1, "reviewed_at": "2015-05-17 18:21:36.000"})],
+        ),
+        (
+            // tag_push.json and tag_push_004.json: the same tag creation (their commit counts
+            // differ, so which one is kept depends on arrival); push.json, push_000.json (no
+            // object_kind) and push_004.json: the same push.
+            "SELECT project_id, ref_name, ref_type, created, deleted, if(created, NULL, commit_count) AS commits
+             FROM pushes FINAL ORDER BY project_id",
+            vec![
+                json!({"project_id": 1, "ref_name": "v1.0.0", "ref_type": "tag", "created": true,
+                       "deleted": false, "commits": null}),
+                json!({"project_id": 15, "ref_name": "master", "ref_type": "branch", "created": false,
+                       "deleted": false, "commits": 4}),
+            ],
+        ),
+        (
+            // issue.json and the two seeds: issue #23 of project 14, opened.
+            "SELECT project_id, issue_iid, issue_id, state, last_action, created_at FROM issues FINAL",
+            vec![json!({"project_id": 14, "issue_iid": 23, "issue_id": 301, "state": "opened",
+                        "last_action": "open", "created_at": "2013-12-03 17:15:43.000"})],
+        ),
+        (
+            "SELECT project_id, deployment_id, job_id, environment, status, status_changed_at FROM deployments FINAL",
+            vec![json!({"project_id": 30, "deployment_id": 15, "job_id": 796, "environment": "staging",
+                        "status": "success", "status_changed_at": "2021-04-28 19:50:00.000"})],
+        ),
+        (
+            "SELECT project_id, release_id, tag, action, sha, created_at FROM releases FINAL",
+            vec![json!({"project_id": 327622, "release_id": 8273642, "tag": "1.0.0", "action": "create",
+                        "sha": "2626dbdb936782b5c54816b1c6d45b1279303c6d",
+                        "created_at": "2021-02-25 21:23:34.000"})],
+        ),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_fixture_lands_in_the_tables_of_its_kind() {
+    let stack = Stack::start(StackOptions::for_test())
+        .await
+        .expect("the stack starts");
+    for (file, event, _) in FIXTURES {
+        let (status, answer) = deliver(
+            &stack,
+            Delivery {
+                event: Some(event),
+                token: Some(&stack.token),
+                body: fixtures::read(file),
+            },
+        )
+        .await;
+        assert_eq!(status, 200, "{file}: {answer}");
+        assert_eq!(answer["status"], "accepted", "{file}: {answer}");
+    }
+
+    // Each delivery is one raw row, plus one row in each table of its kind and no other:
+    // the consumers count the rows they write per table.
+    let written = |table: &'static str| {
+        let sample = format!(r#"hookline_consumers_rows_written_total{{table="{table}"}}"#);
+        let admin = stack.consumers_admin_url.clone();
+        async move { metric(&admin, &sample).await.unwrap_or(0.0) }
+    };
+    let raw = FIXTURES.len() as f64;
+    eventually(SETTLE_DEADLINE, "a raw_hooks row per fixture", || async {
+        (written("raw_hooks").await >= raw).then_some(())
+    })
+    .await;
+    for table in TABLES {
+        let wanted = FIXTURES.iter().filter(|f| f.2.contains(table)).count() as f64;
+        let got = eventually(SETTLE_DEADLINE, table, || async {
+            let got = written(table).await;
+            (got >= wanted).then_some(got)
+        })
+        .await;
+        assert_eq!(got, wanted, "rows written to {table}");
+    }
+    assert_eq!(written("raw_hooks").await, raw);
+    assert_eq!(
+        select(&stack, "SELECT count() AS n FROM raw_hooks FINAL").await,
+        vec![json!({"n": FIXTURES.len()})]
+    );
+
+    for (query, expected) in expected_rows() {
+        assert_eq!(select(&stack, query).await, expected, "{query}");
+    }
+}
