@@ -261,3 +261,23 @@ fn random_token() -> anyhow::Result<String> {
         .context("cannot read /dev/urandom to generate a token")?;
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_configuration_reference_matches_the_command_line() {
+        let document = include_str!("../../../docs/configuration.md");
+        let found = hookline_runtime::reference::mismatches(
+            &super::Settings::command(),
+            document,
+            &["make run (the local stack)"],
+        );
+        assert!(
+            found.is_empty(),
+            "docs/configuration.md disagrees with hookline-stack --help; update the document:\n{}",
+            found.join("\n")
+        );
+    }
+}

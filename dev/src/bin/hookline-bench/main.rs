@@ -222,6 +222,9 @@ async fn main() -> anyhow::Result<()> {
         http_runs: http_floor_runs.iter().map(LoadResult::per_second).collect(),
         kafka_runs: kafka_floor_runs,
     });
+    // The findings behind the design are written by hand; every run carries them over.
+    let previous = std::fs::read_to_string("BENCHMARKS.md").unwrap_or_default();
+    let report = with_findings(&report, &previous);
     std::fs::write("BENCHMARKS.md", &report).context("cannot write BENCHMARKS.md")?;
     println!("{report}");
     anyhow::ensure!(
@@ -559,6 +562,17 @@ pub(crate) fn verdict(ok: bool) -> &'static str {
     }
 }
 
+/// The heading of BENCHMARKS.md's hand-written part, kept from one run to the next.
+const FINDINGS: &str = "## Findings behind the design";
+
+/// `report` followed by the findings section of `previous` (the file as it was), if any.
+fn with_findings(report: &str, previous: &str) -> String {
+    match previous.find(FINDINGS) {
+        Some(start) => format!("{}\n\n{}", report.trim_end(), &previous[start..]),
+        None => report.to_owned(),
+    }
+}
+
 fn render(r: Report) -> String {
     let machine = hookline_dev::faults::report::machine();
     let mut out = String::new();
@@ -666,4 +680,21 @@ fn render(r: Report) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_report_keeps_the_findings_of_the_previous_file() {
+        let previous = "# Benchmarks\n\nold figures\n\n## Findings behind the design\n\n- kept\n";
+        let report = with_findings("# Benchmarks\n\nnew figures\n", previous);
+        assert_eq!(
+            report,
+            "# Benchmarks\n\nnew figures\n\n## Findings behind the design\n\n- kept\n"
+        );
+        assert!(!report.contains("old figures"));
+        assert_eq!(with_findings("# Benchmarks\n", ""), "# Benchmarks\n");
+    }
 }
