@@ -5,15 +5,12 @@ use clap::CommandFactory;
 #[test]
 fn the_configuration_reference_matches_the_command_line() {
     let document = include_str!("../../docs/configuration.md");
-    let command = hookline_consumers::config::Cli::command();
-    let found = hookline_runtime::reference::mismatches(
-        &command,
+    let sections = &["Shared by both services", "hookline-consumers"];
+    if let Err(drift) = hookline_runtime::reference::verify(
+        &hookline_consumers::config::Cli::command(),
         document,
-        &["Shared by both services", "hookline-consumers"],
-    );
-    assert!(
-        found.is_empty(),
-        "docs/configuration.md disagrees with hookline-consumers --help; update the document:\n{}",
-        found.join("\n")
-    );
+        sections,
+    ) {
+        panic!("{drift}");
+    }
 }

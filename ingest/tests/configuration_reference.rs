@@ -5,15 +5,12 @@ use clap::CommandFactory;
 #[test]
 fn the_configuration_reference_matches_the_command_line() {
     let document = include_str!("../../docs/configuration.md");
-    let command = hookline_ingest::config::Config::command();
-    let found = hookline_runtime::reference::mismatches(
-        &command,
+    let sections = &["Shared by both services", "hookline-ingest"];
+    if let Err(drift) = hookline_runtime::reference::verify(
+        &hookline_ingest::config::Config::command(),
         document,
-        &["Shared by both services", "hookline-ingest"],
-    );
-    assert!(
-        found.is_empty(),
-        "docs/configuration.md disagrees with hookline-ingest --help; update the document:\n{}",
-        found.join("\n")
-    );
+        sections,
+    ) {
+        panic!("{drift}");
+    }
 }

@@ -138,6 +138,19 @@ pub fn mismatches(command: &clap::Command, document: &str, sections: &[&str]) ->
     found
 }
 
+/// [`mismatches`] as a test wants it: `Err` with every difference and what to do.
+pub fn verify(command: &clap::Command, document: &str, sections: &[&str]) -> Result<(), String> {
+    let found = mismatches(command, document, sections);
+    if found.is_empty() {
+        return Ok(());
+    }
+    Err(format!(
+        "docs/configuration.md disagrees with `{} --help`; update the document (or the setting):\n{}",
+        command.get_name(),
+        found.join("\n")
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -269,15 +269,11 @@ mod tests {
     #[test]
     fn the_configuration_reference_matches_the_command_line() {
         let document = include_str!("../../../docs/configuration.md");
-        let found = hookline_runtime::reference::mismatches(
-            &super::Settings::command(),
-            document,
-            &["make run (the local stack)"],
-        );
-        assert!(
-            found.is_empty(),
-            "docs/configuration.md disagrees with hookline-stack --help; update the document:\n{}",
-            found.join("\n")
-        );
+        let sections = &["make run (the local stack)"];
+        if let Err(drift) =
+            hookline_runtime::reference::verify(&super::Settings::command(), document, sections)
+        {
+            panic!("{drift}");
+        }
     }
 }
