@@ -6,7 +6,8 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use hookline_runtime::kafka::KafkaConnection;
 use hookline_runtime::secret::Secret;
-use hookline_runtime::telemetry::LogFormat;
+use hookline_runtime::telemetry::LogSettings;
+use hookline_runtime::topics::TopicSettings;
 
 #[derive(Debug, Clone, Parser)]
 #[command(
@@ -85,9 +86,9 @@ pub struct ClickHouseConfig {
     #[arg(long, env = "HOOKLINE_RAW_HOOKS_TTL_DAYS", default_value_t = 0)]
     pub raw_hooks_ttl_days: u32,
 
-    /// Log format on standard error.
-    #[arg(long, env = "HOOKLINE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
-    pub log_format: LogFormat,
+    /// How logs are written (HOOKLINE_LOG_FORMAT).
+    #[command(flatten)]
+    pub log: LogSettings,
 }
 
 impl ClickHouseConfig {
@@ -127,26 +128,9 @@ pub struct RunConfig {
     #[command(flatten)]
     pub kafka: KafkaConnection,
 
-    /// Prefix of every topic name, as configured on ingest.
-    #[arg(long, env = "HOOKLINE_TOPIC_PREFIX", default_value = "gitlab.")]
-    pub topic_prefix: String,
-
-    /// Partitions of each topic created at start if missing (as on ingest).
-    #[arg(long, env = "HOOKLINE_TOPIC_PARTITIONS", default_value_t = 6, value_parser = clap::value_parser!(i32).range(1..))]
-    pub topic_partitions: i32,
-
-    /// Replication factor of each topic created at start if missing (as on ingest).
-    #[arg(long, env = "HOOKLINE_TOPIC_REPLICATION", default_value_t = 1, value_parser = clap::value_parser!(i32).range(1..))]
-    pub topic_replication: i32,
-
-    /// Days the dead-letter topic keeps records no table could take in full, when a service
-    /// creates it; 0 keeps them forever. Existing topics keep their `retention.ms`.
-    #[arg(
-        long,
-        env = "HOOKLINE_DEAD_LETTER_RETENTION_DAYS",
-        default_value_t = 365
-    )]
-    pub dead_letter_retention_days: u32,
+    /// Topic names and the layout of topics created at start, as on ingest.
+    #[command(flatten)]
+    pub topics: TopicSettings,
 
     /// Kafka consumer group (librdkafka `group.id`); replicas in one group share the partitions.
     #[arg(

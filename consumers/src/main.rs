@@ -15,7 +15,7 @@ use hookline_consumers::lag::{self, LagWatch};
 use hookline_consumers::membership::{self, Watchdog};
 use hookline_consumers::prometheus::ConsumerMetrics;
 use hookline_runtime::admin::{self, Readiness};
-use hookline_runtime::topics::{self, TopicLayout};
+use hookline_runtime::topics;
 use hookline_runtime::{listen, shutdown, telemetry};
 use hookline_schemas::event::Family;
 use hookline_schemas::record::Topics;
@@ -30,13 +30,13 @@ const READINESS_INTERVAL: Duration = Duration::from_secs(5);
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Migrate(config) => {
-            telemetry::init(config.log_format);
+            telemetry::init(config.log.log_format);
             let applied = migrate::run(&config).await?;
             tracing::info!(?applied, database = %config.clickhouse_database, "schema is up to date");
             Ok(())
         }
         Command::Run(config) => {
-            telemetry::init(config.clickhouse.log_format);
+            telemetry::init(config.clickhouse.log.log_format);
             run(*config).await
         }
     }
@@ -69,20 +69,14 @@ async fn run(config: RunConfig) -> anyhow::Result<()> {
 
     migrate::run(&config.clickhouse).await?;
     readiness.set_ready("clickhouse");
-    let topics = Topics::new(config.topic_prefix.clone());
+    let topics = Topics::new(config.topics.topic_prefix.clone());
     let max_message_bytes = topics::max_message_bytes_for(config.max_body_bytes);
     topics::ensure(
         &kafka_client,
         &topics.all(),
-        TopicLayout {
-            partitions: config.topic_partitions,
-            replication: config.topic_replication,
-            max_message_bytes,
-            retention_ms: vec![(
-                topics.dead_letter(),
-                topics::retention_ms_for_days(config.dead_letter_retention_days),
-            )],
-        },
+        config
+            .topics
+            .layout(topics.dead_letter(), max_message_bytes),
         Duration::from_secs(30),
     )
     .await?;

@@ -255,17 +255,19 @@ mod tests {
 
     #[test]
     fn the_grace_must_exceed_the_session_timeout() {
-        use clap::Parser as _;
+        use clap::Parser;
 
-        use crate::config::{Cli, Command};
+        /// `run`'s settings alone, parsed as the subcommand would parse them.
+        #[derive(Parser)]
+        struct Run {
+            #[command(flatten)]
+            config: RunConfig,
+        }
 
         let config = |args: &[&str]| {
-            let cli = Cli::try_parse_from(["hookline-consumers", "run"].iter().chain(args))
-                .expect("valid arguments");
-            match cli.command {
-                Command::Run(config) => *config,
-                Command::Migrate(_) => unreachable!("run was given"),
-            }
+            Run::try_parse_from(["run"].iter().chain(args))
+                .expect("valid arguments")
+                .config
         };
         assert_eq!(
             unassigned_grace(&config(&[])).expect("the defaults fit"),

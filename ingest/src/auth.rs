@@ -18,6 +18,7 @@ use axum::http::HeaderMap;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
+use hookline_runtime::secret::Secret;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
@@ -348,7 +349,7 @@ impl Authenticator {
 pub fn read_secret_lines(
     setting: &'static str,
     path: &Path,
-) -> Result<Vec<String>, CredentialsError> {
+) -> Result<Vec<Secret>, CredentialsError> {
     let text = std::fs::read_to_string(path).map_err(|source| CredentialsError::File {
         setting,
         path: path.display().to_string(),
@@ -358,7 +359,7 @@ pub fn read_secret_lines(
         .lines()
         .map(str::trim)
         .filter(|line| !line.is_empty())
-        .map(str::to_owned)
+        .map(Secret::new)
         .collect())
 }
 
@@ -434,6 +435,7 @@ mod tests {
         std::fs::write(&path, " file-secret \n\nsecond\n").unwrap();
         let lines = read_secret_lines(SETTING, &path).unwrap();
         std::fs::remove_file(&path).unwrap();
+        let lines: Vec<&str> = lines.iter().map(Secret::expose).collect();
         assert_eq!(lines, ["file-secret", "second"]);
         let missing = read_secret_lines(SETTING, &path).unwrap_err().to_string();
         assert!(missing.contains(SETTING), "{missing}");

@@ -25,7 +25,7 @@ use hookline_schemas::record::{self, RecordHeaders, Topics, INSTANCE_KEY};
 use prometheus::IntGauge;
 use tokio::sync::Semaphore;
 
-use crate::api::{Accepted, IngestError};
+use crate::api::{Accepted, IngestError, Status};
 use crate::auth::{signature_header, AuthFailure, Authenticator};
 use crate::dedup::Dedup;
 use crate::prometheus::IngestMetrics;
@@ -127,8 +127,8 @@ async fn receive<S: HookSink>(
         Err(_) => Err(IngestError::Overloaded),
     };
     let outcome = match &result {
-        Ok(accepted) => accepted.status,
-        Err(error) => error.outcome(),
+        Ok(accepted) => accepted.status.as_str(),
+        Err(error) => error.refusal().as_str(),
     };
     state
         .metrics
@@ -189,9 +189,9 @@ async fn accept<S: HookSink>(
     };
     let accepted = Accepted {
         status: if routed.dead_letter_reason.is_some() {
-            "dead_lettered"
+            Status::DeadLettered
         } else {
-            "accepted"
+            Status::Accepted
         },
         event_id: headers.event_id.clone(),
         topic: routed.topic.clone(),
@@ -209,8 +209,8 @@ async fn accept<S: HookSink>(
             Err(reason) => {
                 tracing::debug!(event_id = %accepted.event_id, reason = reason.as_str(), "duplicate hook not written again");
                 return Ok(Accepted {
-                    status: "duplicate",
-                    reason: Some(reason.as_str()),
+                    status: Status::Duplicate,
+                    reason: Some(reason),
                     ..accepted
                 });
             }
@@ -230,7 +230,7 @@ async fn accept<S: HookSink>(
         .await
         .map_err(|error| {
             tracing::error!(event_id = %accepted.event_id, %error, "hook not stored");
-            IngestError::Unavailable(error.to_string())
+            IngestError::Unavailable(error)
         })?;
     if let Some(claim) = claim {
         claim.keep();
@@ -260,7 +260,7 @@ async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Byte
                 limit,
             }
         } else {
-            IngestError::BodyRead(error.to_string())
+            IngestError::BodyRead(error)
         }
     })
 }
@@ -385,8 +385,11 @@ mod dedup_tests {
 
     use super::*;
     use crate::auth::{Credentials, TokenVerifier};
+    use crate::dedup::Reason;
     use crate::dedup::{DedupConfig, DedupMetrics};
     use crate::sinks::SinkError;
+    use rdkafka::error::KafkaError;
+    use rdkafka::types::RDKafkaErrorCode;
 
     /// Counts writes; fails the first one, or never finishes it, when asked to.
     #[derive(Default)]
@@ -403,7 +406,9 @@ mod dedup_tests {
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
             if self.fail_next.swap(false, Ordering::SeqCst) {
-                return Err(SinkError::NotAcknowledged("broker down".into()));
+                return Err(SinkError::NotAcknowledged(KafkaError::MessageProduction(
+                    RDKafkaErrorCode::BrokerNotAvailable,
+                )));
             }
             self.writes.fetch_add(1, Ordering::SeqCst);
             Ok(())
@@ -420,6 +425,7 @@ mod dedup_tests {
             dedup_window_secs: 60,
             dedup_max_ids: 100,
             dedup_rebuild_timeout_secs: 1,
+            dedup_fetch_wait_ms: 500,
         };
         AppState {
             sink: Sink::default(),
@@ -453,7 +459,7 @@ mod dedup_tests {
     async fn concurrent_copies_are_written_once() {
         let state = state();
         let (a, b) = tokio::join!(post(&state, "k"), post(&state, "other-hook"));
-        let mut statuses = [a.unwrap().status, b.unwrap().status];
+        let mut statuses = [a.unwrap().status.as_str(), b.unwrap().status.as_str()];
         statuses.sort_unstable();
         assert_eq!(statuses, ["accepted", "duplicate"]);
         assert_eq!(state.sink.writes.load(Ordering::SeqCst), 1);
@@ -467,11 +473,11 @@ mod dedup_tests {
             post(&state, "k").await,
             Err(IngestError::Unavailable(_))
         ));
-        assert_eq!(post(&state, "k").await.unwrap().status, "accepted");
+        assert_eq!(post(&state, "k").await.unwrap().status, Status::Accepted);
         let again = post(&state, "k").await.unwrap();
         assert_eq!(
             (again.status, again.reason),
-            ("duplicate", Some("delivery_key"))
+            (Status::Duplicate, Some(Reason::DeliveryKey))
         );
         assert_eq!(state.sink.writes.load(Ordering::SeqCst), 1);
     }
@@ -497,7 +503,7 @@ mod dedup_tests {
         }
         assert_eq!(window_ids(), Some(0.0));
         // GitLab's "Resend" is accepted and written, not answered `duplicate`.
-        assert_eq!(post(&state, "k").await.unwrap().status, "accepted");
+        assert_eq!(post(&state, "k").await.unwrap().status, Status::Accepted);
         assert_eq!(state.sink.writes.load(Ordering::SeqCst), 1);
     }
 }

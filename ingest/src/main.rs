@@ -18,7 +18,7 @@ use hookline_ingest::sinks::kafka::{KafkaSettings, KafkaSink};
 use hookline_ingest::sinks::metrics::SpoolMetrics;
 use hookline_ingest::sinks::spool::{Spool, SpoolSettings};
 use hookline_runtime::admin::{self, Readiness};
-use hookline_runtime::topics::{self, TopicLayout};
+use hookline_runtime::topics;
 use hookline_runtime::{http, listen, shutdown, telemetry};
 use hookline_schemas::record::Topics;
 use prometheus::Registry;
@@ -33,7 +33,7 @@ const READINESS_INTERVAL: Duration = Duration::from_secs(5);
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let config = Config::parse();
-    telemetry::init(config.log_format);
+    telemetry::init(config.log.log_format);
     let authenticator = config
         .authenticator()
         .context("invalid credentials configuration")?;
@@ -73,17 +73,11 @@ async fn main() -> anyhow::Result<()> {
         shutdown.clone(),
     ));
 
-    let topics = Topics::new(config.topic_prefix.clone());
+    let topics = Topics::new(config.topics.topic_prefix.clone());
     let max_message_bytes = topics::max_message_bytes_for(config.max_body_bytes as u64);
-    let layout = TopicLayout {
-        partitions: config.topic_partitions,
-        replication: config.topic_replication,
-        max_message_bytes,
-        retention_ms: vec![(
-            topics.dead_letter(),
-            topics::retention_ms_for_days(config.dead_letter_retention_days),
-        )],
-    };
+    let layout = config
+        .topics
+        .layout(topics.dead_letter(), max_message_bytes);
     let created = shutdown::unless_cancelled(
         &shutdown,
         topics::ensure(

@@ -70,6 +70,14 @@ pub struct DedupConfig {
         default_value_t = 120
     )]
     pub dedup_rebuild_timeout_secs: u64,
+
+    /// How long the broker may hold the deduplication tailer's fetch while no new entry
+    /// arrives, in milliseconds. Kafka answers as soon as an entry arrives, so this only paces
+    /// idle partitions; a broker that holds every fetch this long (Tansu) adds it to the time
+    /// before another replica sees a hook as a duplicate.
+    // librdkafka `fetch.wait.max.ms`; its default, 500, suits Apache Kafka.
+    #[arg(long, env = "HOOKLINE_DEDUP_FETCH_WAIT_MS", default_value_t = 500, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub dedup_fetch_wait_ms: u64,
 }
 
 impl DedupConfig {
@@ -100,6 +108,7 @@ pub fn start(
             topic: topics.dedup(),
             span_ms: config.span_ms(),
             rebuild_timeout: std::time::Duration::from_secs(config.dedup_rebuild_timeout_secs),
+            fetch_wait: std::time::Duration::from_millis(config.dedup_fetch_wait_ms),
         };
         tailer::spawn(settings, dedup.clone(), readiness.clone(), shutdown.clone())?;
     }
@@ -351,6 +360,7 @@ mod tests {
             dedup_window_secs: window_secs,
             dedup_max_ids: 100,
             dedup_rebuild_timeout_secs: 1,
+            dedup_fetch_wait_ms: 500,
         };
         (Dedup::new(&config, metrics.clone()), metrics)
     }

@@ -21,7 +21,7 @@
 //! - **Tail.** Then it keeps reading. Kafka answers a waiting fetch as soon as a record
 //!   arrives, so another replica's record reaches this window about one broker round trip
 //!   after its acknowledgement; a broker that holds every fetch for `fetch.wait.max.ms` (the
-//!   local Tansu) adds up to `FETCH_WAIT_MS`.
+//!   local Tansu) adds up to `HOOKLINE_DEDUP_FETCH_WAIT_MS` ([`TailerSettings::fetch_wait`]).
 //! - Partitions added later are picked up within `REFRESH_INTERVAL`, from their beginning.
 
 use std::collections::{HashMap, HashSet};
@@ -45,11 +45,6 @@ pub const READINESS_CHECK: &str = "dedup";
 const GROUP_ID: &str = "hookline-ingest-dedup";
 /// How long one poll waits for records; also how quickly shutdown is noticed.
 const POLL: Duration = Duration::from_millis(100);
-/// How long the broker may hold a fetch for new records. Kafka answers as soon as records
-/// arrive. Tansu 0.6 always holds the fetch this long and, from 250 ms, reads the partitions
-/// several times within it; 240 ms gets one read per fetch, and a propagation delay of about
-/// a quarter second there.
-const FETCH_WAIT_MS: &str = "240";
 /// Records read between two updates of the window (one lock each).
 const BATCH: usize = 512;
 /// How often new partitions are looked for.
@@ -70,6 +65,9 @@ pub struct TailerSettings {
     pub span_ms: i64,
     /// How long the readiness check waits for the rebuild at most.
     pub rebuild_timeout: Duration,
+    /// How long the broker may hold a fetch for new records (librdkafka `fetch.wait.max.ms`);
+    /// see `HOOKLINE_DEDUP_FETCH_WAIT_MS`.
+    pub fetch_wait: Duration,
 }
 
 /// Starts the tailer on a thread of its own; it stops when `shutdown` is cancelled. The
@@ -244,7 +242,10 @@ impl Tail {
             .set("group.id", GROUP_ID)
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
-            .set("fetch.wait.max.ms", FETCH_WAIT_MS)
+            .set(
+                "fetch.wait.max.ms",
+                settings.fetch_wait.as_millis().to_string(),
+            )
             .create()?;
         let mut tail = Self {
             consumer,

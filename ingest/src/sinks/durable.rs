@@ -59,6 +59,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hookline_runtime::shutdown::CancellationToken;
+use rdkafka::error::KafkaError;
 use tokio::task::JoinHandle;
 
 use super::kafka::KafkaSink;
@@ -194,7 +195,7 @@ impl<K: Forward> DurableSink<K> {
         match tokio::time::timeout(self.deadline, self.kafka.write(record.clone())).await {
             Ok(Ok(())) => None,
             Ok(Err(SinkError::Refused(reason))) => Some(KafkaOutcome::Refused(reason)),
-            Ok(Err(error)) => Some(KafkaOutcome::Failed(error.to_string())),
+            Ok(Err(error)) => Some(KafkaOutcome::Failed(error)),
             Err(_) => Some(KafkaOutcome::Deadline),
         }
     }
@@ -203,8 +204,9 @@ impl<K: Forward> DurableSink<K> {
 /// Why Kafka did not take a hook.
 enum KafkaOutcome {
     /// Refused outright: retrying cannot help.
-    Refused(String),
-    Failed(String),
+    Refused(KafkaError),
+    /// Failed otherwise; the spool may get it there later.
+    Failed(SinkError),
     Deadline,
 }
 
@@ -534,7 +536,7 @@ impl<K: Forward> Drainer<K> {
             Err(SinkError::Refused(error)) => Sent::Unsendable {
                 event_id,
                 reason: "refused_by_kafka",
-                error,
+                error: error.to_string(),
             },
             Err(error) => Sent::Failed {
                 event_id,
@@ -581,6 +583,7 @@ mod tests {
     use crate::sinks::spool::tests::{bodies, faulty_spool, wait_healthy, Failing};
     use crate::sinks::spool::SpoolSettings;
     use hookline_runtime::kafka::KafkaConnection;
+    use rdkafka::types::RDKafkaErrorCode;
     use std::collections::HashSet;
     use std::sync::Mutex;
 
@@ -603,12 +606,14 @@ mod tests {
         async fn write(&self, record: HookRecord) -> Result<(), SinkError> {
             let body = record.body.to_vec();
             if self.refuse.lock().unwrap().contains(&body) {
-                return Err(SinkError::Refused("Broker: Message size too large".into()));
+                return Err(SinkError::Refused(KafkaError::MessageProduction(
+                    RDKafkaErrorCode::MessageSizeTooLarge,
+                )));
             }
             if self.fail.lock().unwrap().contains(&body) {
-                return Err(SinkError::NotAcknowledged(
-                    "Local: Message timed out".into(),
-                ));
+                return Err(SinkError::NotAcknowledged(KafkaError::MessageProduction(
+                    RDKafkaErrorCode::MessageTimedOut,
+                )));
             }
             self.written.lock().unwrap().push(body);
             Ok(())

@@ -189,7 +189,7 @@ impl HookSink for KafkaSink {
         self.metrics
             .kafka_produce_seconds
             .observe(started.elapsed().as_secs_f64());
-        result.map_err(|(error, _)| classify(&error))?;
+        result.map_err(|(error, _)| classify(error))?;
         // Only now, so that no replica calls a hook Kafka lacks a duplicate.
         if let (Some(log), None) = (&self.dedup_log, &record.dead_letter_reason) {
             log.append(DedupEntry::of(&record.headers));
@@ -199,10 +199,10 @@ impl HookSink for KafkaSink {
 }
 
 /// Whether retrying (from the spool) can ever get `error`'s record into Kafka.
-fn classify(error: &KafkaError) -> SinkError {
-    if hookline_runtime::kafka::refuses_record(error) {
-        SinkError::Refused(error.to_string())
+fn classify(error: KafkaError) -> SinkError {
+    if hookline_runtime::kafka::refuses_record(&error) {
+        SinkError::Refused(error)
     } else {
-        SinkError::NotAcknowledged(error.to_string())
+        SinkError::NotAcknowledged(error)
     }
 }

@@ -31,12 +31,12 @@ pub struct HookRecord {
 #[derive(Debug, thiserror::Error)]
 pub enum SinkError {
     #[error("Kafka did not acknowledge the record: {0}")]
-    NotAcknowledged(String),
+    NotAcknowledged(#[source] rdkafka::error::KafkaError),
     /// Kafka refused the record itself (too large, invalid): retrying cannot help.
     #[error("Kafka refused the record: {0}")]
-    Refused(String),
+    Refused(#[source] rdkafka::error::KafkaError),
     /// Kafka did not acknowledge in time and the spool could not take the record.
-    #[error("{0}")]
+    #[error(transparent)]
     Spool(#[from] spool::SpoolError),
 }
 

@@ -24,7 +24,7 @@ use hookline_consumers::projection::{Added, Batch, HookMessage};
 use hookline_consumers::prometheus::ConsumerMetrics;
 use hookline_runtime::admin::Readiness;
 use hookline_runtime::shutdown::CancellationToken;
-use hookline_runtime::telemetry::LogFormat;
+use hookline_runtime::telemetry::{LogFormat, LogSettings};
 use hookline_schemas::event::Family;
 use hookline_schemas::record::{self, RecordHeaders, Topics};
 use hookline_tests::gitlab::{metric_sum, poll_until, records_in, Hook};
@@ -194,7 +194,9 @@ async fn insert_floor(stack: &Stack, hooks: &[Hook], run: usize) -> anyhow::Resu
             Compression::Lz4
         },
         raw_hooks_ttl_days: 0,
-        log_format: LogFormat::Text,
+        log: LogSettings {
+            log_format: LogFormat::Text,
+        },
     };
     migrate::run(&config).await?;
     let mut batch = Batch::default();
