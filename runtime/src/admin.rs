@@ -9,6 +9,7 @@
 //! - `/metrics` is the Prometheus text exposition of the service's own [`Registry`].
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use axum::extract::State;
@@ -18,7 +19,11 @@ use axum::routing::get;
 use axum::Router;
 use prometheus::{Encoder, Registry, TextEncoder};
 use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+
+use crate::listen::{self, ListenError};
+use crate::shutdown::Tasks;
 
 /// Whether the service's dependencies are reachable, as last observed by the service.
 #[derive(Debug, Clone, Default)]
@@ -47,23 +52,39 @@ impl Readiness {
     }
 
     /// Registers `dependency` and keeps it current by running the blocking `probe` every
-    /// `interval` on the blocking thread pool, for as long as the runtime lives.
-    pub fn watch<F>(&self, dependency: &'static str, interval: std::time::Duration, probe: F)
-    where
+    /// `interval` on the blocking thread pool, on `tasks`, until `shutdown` is cancelled.
+    pub fn watch<F>(
+        &self,
+        dependency: &'static str,
+        interval: std::time::Duration,
+        tasks: &Tasks,
+        shutdown: &CancellationToken,
+        probe: F,
+    ) where
         F: Fn() -> Result<(), String> + Send + Sync + 'static,
     {
         self.register(dependency);
         let readiness = self.clone();
         let probe = Arc::new(probe);
-        tokio::spawn(async move {
+        let shutdown = shutdown.clone();
+        tasks.spawn(dependency, async move {
             loop {
                 let attempt = probe.clone();
-                match tokio::task::spawn_blocking(move || attempt()).await {
+                // A probe still waiting on its dependency at shutdown is left to finish on
+                // the blocking pool: its answer no longer matters.
+                let probed = tokio::select! {
+                    probed = tokio::task::spawn_blocking(move || attempt()) => probed,
+                    () = shutdown.cancelled() => return,
+                };
+                match probed {
                     Ok(Ok(())) => readiness.set_ready(dependency),
                     Ok(Err(reason)) => readiness.set_not_ready(dependency, reason),
                     Err(error) => readiness.set_not_ready(dependency, error.to_string()),
                 }
-                tokio::time::sleep(interval).await;
+                tokio::select! {
+                    () = tokio::time::sleep(interval) => {}
+                    () = shutdown.cancelled() => return,
+                }
             }
         });
     }
@@ -85,7 +106,9 @@ impl Readiness {
 
 #[derive(Clone)]
 struct AdminState {
+    /// What `/metrics` shows.
     registry: Registry,
+    /// What `/readyz` answers from.
     readiness: Readiness,
 }
 
@@ -99,6 +122,24 @@ pub fn router(registry: Registry, readiness: Readiness) -> Router {
             registry,
             readiness,
         })
+}
+
+/// Opens the admin listener on `addr` (`setting` names that address in errors) and serves
+/// the admin routes on it until `shutdown` is cancelled; the handle resolves once it stopped.
+pub async fn start(
+    addr: SocketAddr,
+    setting: &'static str,
+    registry: Registry,
+    readiness: Readiness,
+    shutdown: &CancellationToken,
+) -> Result<JoinHandle<std::io::Result<()>>, ListenError> {
+    let listener = listen::bind(addr, "metrics and health probes", setting).await?;
+    Ok(tokio::spawn(serve(
+        listener,
+        registry,
+        readiness,
+        shutdown.clone(),
+    )))
 }
 
 /// Serves the admin routes until `shutdown` is cancelled.

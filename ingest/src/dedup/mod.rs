@@ -90,6 +90,36 @@ impl DedupConfig {
     }
 }
 
+/// Deduplication could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot register the deduplication metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+    #[error("cannot start the deduplication tailer thread: {0}")]
+    Thread(#[from] std::io::Error),
+}
+
+/// The window, and the thread keeping it current.
+pub struct Started {
+    /// The window the request handlers claim ids in.
+    pub dedup: Arc<Dedup>,
+    /// The [`tailer`] thread, when deduplication is on; it ends once `shutdown` is cancelled.
+    tailer: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Started {
+    /// Waits for the tailer thread to end; call once `shutdown` is cancelled.
+    pub async fn join_tailer(self) {
+        let Some(tailer) = self.tailer else {
+            return;
+        };
+        match tokio::task::spawn_blocking(move || tailer.join()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) | Err(_) => tracing::error!("the deduplication tailer panicked"),
+        }
+    }
+}
+
 /// Builds the window and, when deduplication is on, starts the [`tailer`] that rebuilds it
 /// and keeps it current; `/readyz` fails until the window is rebuilt.
 pub fn start(
@@ -99,9 +129,10 @@ pub fn start(
     registry: &Registry,
     readiness: &Readiness,
     shutdown: &CancellationToken,
-) -> anyhow::Result<Arc<Dedup>> {
+) -> Result<Started, StartError> {
     let metrics = DedupMetrics::register(registry)?;
     let dedup = Arc::new(Dedup::new(config, metrics));
+    let mut tailer = None;
     if dedup.enabled() {
         let settings = tailer::TailerSettings {
             kafka: kafka.clone(),
@@ -110,9 +141,14 @@ pub fn start(
             rebuild_timeout: std::time::Duration::from_secs(config.dedup_rebuild_timeout_secs),
             fetch_wait: std::time::Duration::from_millis(config.dedup_fetch_wait_ms),
         };
-        tailer::spawn(settings, dedup.clone(), readiness.clone(), shutdown.clone())?;
+        tailer = Some(tailer::spawn(
+            settings,
+            dedup.clone(),
+            readiness.clone(),
+            shutdown.clone(),
+        )?);
     }
-    Ok(dedup)
+    Ok(Started { dedup, tailer })
 }
 
 /// The ids of one hook.

@@ -45,6 +45,8 @@ pub const READINESS_CHECK: &str = "dedup";
 const GROUP_ID: &str = "hookline-ingest-dedup";
 /// How long one poll waits for records; also how quickly shutdown is noticed.
 const POLL: Duration = Duration::from_millis(100);
+/// How long to wait before trying to start reading again after a failure.
+const RETRY_INTERVAL: Duration = Duration::from_secs(1);
 /// Records read between two updates of the window (one lock each).
 const BATCH: usize = 512;
 /// How often new partitions are looked for.
@@ -110,7 +112,13 @@ fn run(
                     );
                 }
                 rebuild.give_up_waiting(readiness);
-                std::thread::sleep(Duration::from_secs(1));
+                // In steps of `POLL`, so that shutdown is noticed as quickly as while tailing.
+                for _ in 0..(RETRY_INTERVAL.as_millis() / POLL.as_millis()) {
+                    if shutdown.is_cancelled() {
+                        return;
+                    }
+                    std::thread::sleep(POLL);
+                }
             }
         }
     };

@@ -299,11 +299,12 @@ impl<K: Forward> Drainer<K> {
         self
     }
 
-    /// Runs the drainer, and the oldest-age gauge refresh, until `shutdown` is cancelled.
+    /// Runs the drainer, and the oldest-age gauge refresh, until `shutdown` is cancelled; the
+    /// handle resolves once both have stopped.
     pub fn spawn(self, shutdown: CancellationToken) -> JoinHandle<()> {
         let spool = self.spool.clone();
         let ages = shutdown.clone();
-        tokio::spawn(async move {
+        let refresh_ages = async move {
             loop {
                 if let Err(error) = spool.refresh_oldest_age().await {
                     tracing::warn!(%error, "cannot read the spool's oldest hook");
@@ -313,8 +314,10 @@ impl<K: Forward> Drainer<K> {
                     () = ages.cancelled() => break,
                 }
             }
-        });
-        tokio::spawn(self.run(shutdown))
+        };
+        tokio::spawn(async move {
+            tokio::join!(refresh_ages, self.run(shutdown));
+        })
     }
 
     async fn run(mut self, shutdown: CancellationToken) {

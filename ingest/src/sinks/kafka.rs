@@ -152,6 +152,14 @@ impl KafkaSink {
             .map(|_| ())
     }
 
+    /// Has the deduplication log write its last entries and stop (on shutdown, before
+    /// [`KafkaSink::flush`], so that the flush covers them).
+    pub async fn close_dedup_log(&self) {
+        if let Some(log) = &self.dedup_log {
+            log.close().await;
+        }
+    }
+
     /// Waits until every queued record is acknowledged or `timeout` passes (on shutdown).
     pub fn flush(&self, timeout: Duration) -> Result<(), KafkaError> {
         self.producer.flush(Timeout::After(timeout))
