@@ -11,7 +11,7 @@
 //! record durable.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use axum::body::{to_bytes, Body};
 use axum::extract::rejection::PathRejection;
@@ -27,6 +27,7 @@ use tokio::sync::Semaphore;
 
 use crate::api::{Accepted, IngestError, Status};
 use crate::auth::{signature_header, AuthFailure, Authenticator};
+use crate::clock::since_epoch;
 use crate::dedup::Dedup;
 use crate::prometheus::IngestMetrics;
 use crate::sinks::{HookRecord, HookSink};
@@ -318,12 +319,6 @@ fn gitlab_version(user_agent: &str) -> Option<String> {
         .strip_prefix("GitLab/")
         .map(|rest| rest.split_whitespace().next().unwrap_or("").to_owned())
         .filter(|v| !v.is_empty())
-}
-
-fn since_epoch() -> Duration {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -40,6 +40,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use hookline_runtime::admin::Readiness;
 use hookline_runtime::kafka::KafkaClient;
+use hookline_runtime::metrics::register;
 use hookline_runtime::shutdown::CancellationToken;
 use hookline_schemas::record::{RecordHeaders, Topics};
 use prometheus::{IntCounterVec, IntGauge, Opts, Registry};
@@ -218,25 +219,31 @@ pub struct DedupMetrics {
 impl DedupMetrics {
     pub fn register(registry: &Registry) -> prometheus::Result<Self> {
         let metrics = Self {
-            window_ids: IntGauge::new(
-                "hookline_ingest_dedup_window_ids",
-                "Ids (event ids and delivery keys) in the deduplication window.",
+            window_ids: register(
+                registry,
+                IntGauge::new(
+                    "hookline_ingest_dedup_window_ids",
+                    "Ids (event ids and delivery keys) in the deduplication window.",
+                )?,
             )?,
-            window_bytes: IntGauge::new(
-                "hookline_ingest_dedup_window_bytes",
-                "Estimated memory of the deduplication window, in bytes.",
+            window_bytes: register(
+                registry,
+                IntGauge::new(
+                    "hookline_ingest_dedup_window_bytes",
+                    "Estimated memory of the deduplication window, in bytes.",
+                )?,
             )?,
-            duplicates_total: IntCounterVec::new(
-                Opts::new(
-                    "hookline_ingest_duplicates_total",
-                    "Deliveries answered as duplicates and not written, by reason.",
-                ),
-                &["reason"],
+            duplicates_total: register(
+                registry,
+                IntCounterVec::new(
+                    Opts::new(
+                        "hookline_ingest_duplicates_total",
+                        "Deliveries answered as duplicates and not written, by reason.",
+                    ),
+                    &["reason"],
+                )?,
             )?,
         };
-        registry.register(Box::new(metrics.window_ids.clone()))?;
-        registry.register(Box::new(metrics.window_bytes.clone()))?;
-        registry.register(Box::new(metrics.duplicates_total.clone()))?;
         for reason in [Reason::DeliveryKey, Reason::EventId] {
             metrics
                 .duplicates_total

@@ -26,7 +26,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use hookline_runtime::admin::Readiness;
 use hookline_runtime::kafka::KafkaClient;
@@ -38,6 +38,7 @@ use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::{Offset, TopicPartitionList};
 
 use super::{Dedup, HookIds};
+use crate::clock::now_ms;
 
 /// The name of the readiness check that holds until the window is rebuilt.
 pub const READINESS_CHECK: &str = "dedup";
@@ -396,12 +397,6 @@ fn ids_of<'a>(message: &'a BorrowedMessage<'_>) -> impl Iterator<Item = (HookIds
         let ids = HookIds::of(&entry.event_id, entry.delivery_key.as_deref());
         (ids, entry.received_at_ms)
     })
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 #[cfg(test)]

@@ -58,6 +58,7 @@ use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition};
 use tokio::sync::mpsc::error::TryRecvError;
 use tokio::sync::{mpsc, oneshot, Notify};
 
+use crate::clock::now_ms;
 use crate::sinks::metrics::SpoolMetrics;
 use crate::sinks::HookRecord;
 
@@ -514,12 +515,6 @@ impl Drop for Spool {
     fn drop(&mut self) {
         self.close();
     }
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// What a database holds.
