@@ -63,7 +63,7 @@ use rdkafka::error::KafkaError;
 use tokio::task::JoinHandle;
 
 use super::kafka::KafkaSink;
-use super::metrics::SpoolMetrics;
+use super::metrics::{ParkReason, Rejection, SpoolMetrics, SpoolReason};
 use super::spool::{codec, Spool, SpoolError, Spooled};
 use super::{HookRecord, HookSink, SinkError};
 
@@ -160,7 +160,7 @@ impl<K: Forward> DurableSink<K> {
     async fn spool_write(
         &self,
         record: &HookRecord,
-        reason: &'static str,
+        reason: SpoolReason,
     ) -> Result<(), SpoolError> {
         let result = {
             // A guard, not a decrement after the await: the request may be dropped meanwhile
@@ -171,7 +171,7 @@ impl<K: Forward> DurableSink<K> {
         if result.is_ok() {
             self.metrics
                 .spooled_total
-                .with_label_values(&[reason])
+                .with_label_values(&[reason.as_str()])
                 .inc();
         }
         result.map(|_| ())
@@ -179,13 +179,13 @@ impl<K: Forward> DurableSink<K> {
 
     /// Counts a hook neither Kafka nor the spool took (a 503) and says why.
     fn rejected(&self, error: SpoolError) -> SinkError {
-        let label = match error {
-            SpoolError::Full { .. } => "full",
-            SpoolError::Storage(_) | SpoolError::Closed => "disk",
+        let rejection = match error {
+            SpoolError::Full { .. } => Rejection::Full,
+            SpoolError::Storage(_) | SpoolError::Closed => Rejection::Disk,
         };
         self.metrics
             .rejections_total
-            .with_label_values(&[label])
+            .with_label_values(&[rejection.as_str()])
             .inc();
         error.into()
     }
@@ -236,7 +236,7 @@ impl<K: Forward> HookSink for DurableSink<K> {
             self.metrics.bypassed_total.inc();
         }
         if backlog {
-            let Err(error) = self.spool_write(&record, "backlog").await else {
+            let Err(error) = self.spool_write(&record, SpoolReason::Backlog).await else {
                 return Ok(());
             };
             // The spool failed just now (a storage error, or full): Kafka may still take it.
@@ -253,9 +253,9 @@ impl<K: Forward> HookSink for DurableSink<K> {
             Some(KafkaOutcome::Refused(reason)) => return Err(SinkError::Refused(reason)),
             Some(KafkaOutcome::Failed(error)) => {
                 tracing::warn!(event_id = %record.headers.event_id, %error, "Kafka failed the hook; spooling it");
-                "kafka_error"
+                SpoolReason::KafkaError
             }
-            Some(KafkaOutcome::Deadline) => "deadline",
+            Some(KafkaOutcome::Deadline) => SpoolReason::Deadline,
         };
         self.spool_write(&record, reason)
             .await
@@ -433,7 +433,7 @@ impl<K: Forward> Drainer<K> {
                 *count += 1;
                 if *count >= MAX_ATTEMPTS {
                     self.failures.remove(&seq);
-                    park.push((seq, event_id, "retries_exhausted", error));
+                    park.push((seq, event_id, ParkReason::RetriesExhausted, error));
                 }
             }
         }
@@ -446,11 +446,14 @@ impl<K: Forward> Drainer<K> {
         }
         for (seq, event_id, reason, error) in park {
             self.spool.park(seq).await.map_err(|e| e.to_string())?;
-            self.metrics.parked_total.with_label_values(&[reason]).inc();
+            self.metrics
+                .parked_total
+                .with_label_values(&[reason.as_str()])
+                .inc();
             tracing::error!(
                 seq,
                 event_id = event_id.as_deref().unwrap_or("(unreadable)"),
-                reason,
+                reason = reason.as_str(),
                 %error,
                 parked = self.spool.parked(),
                 "parked a spooled hook that cannot be forwarded to Kafka; it stays on disk and is queued again when ingest restarts"
@@ -528,7 +531,7 @@ impl<K: Forward> Drainer<K> {
             Err(error) => {
                 return Sent::Unsendable {
                     event_id: None,
-                    reason: "corrupt",
+                    reason: ParkReason::Corrupt,
                     error: error.to_string(),
                 }
             }
@@ -538,7 +541,7 @@ impl<K: Forward> Drainer<K> {
             Ok(()) => Sent::Acknowledged,
             Err(SinkError::Refused(error)) => Sent::Unsendable {
                 event_id,
-                reason: "refused_by_kafka",
+                reason: ParkReason::RefusedByKafka,
                 error: error.to_string(),
             },
             Err(error) => Sent::Failed {
@@ -555,7 +558,7 @@ enum Sent {
     /// Retrying cannot help: to be parked.
     Unsendable {
         event_id: Option<String>,
-        reason: &'static str,
+        reason: ParkReason,
         error: String,
     },
     /// Kafka did not acknowledge it; it stays spooled.

@@ -8,6 +8,61 @@ use prometheus::{
 };
 
 /// Handles to every spool metric; cheap to clone.
+/// Defines a label's values as an enum, each with the name it has in the metric.
+macro_rules! label_values {
+    ($(#[$meta:meta])* $name:ident { $($(#[$variant_meta:meta])* $variant:ident => $label:literal,)+ }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum $name {
+            $($(#[$variant_meta])* $variant,)+
+        }
+
+        impl $name {
+            /// The label value.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $label,)+
+                }
+            }
+        }
+    };
+}
+
+label_values! {
+    /// Why a hook went to the spool: the `reason` of `hookline_ingest_spooled_total`.
+    SpoolReason {
+        /// Kafka did not acknowledge within `HOOKLINE_KAFKA_ACK_DEADLINE_MS`.
+        Deadline => "deadline",
+        /// Kafka failed the hook.
+        KafkaError => "kafka_error",
+        /// The spool held older hooks, which it must not overtake.
+        Backlog => "backlog",
+    }
+}
+
+label_values! {
+    /// Why neither Kafka nor the spool took a hook: the `reason` of
+    /// `hookline_ingest_spool_rejections_total`.
+    Rejection {
+        /// The spool is at `HOOKLINE_SPOOL_MAX_BYTES`.
+        Full => "full",
+        /// The spool's storage failed, or it is closed.
+        Disk => "disk",
+    }
+}
+
+label_values! {
+    /// Why a spooled hook was parked: the `reason` of `hookline_ingest_spool_parked_total`.
+    ParkReason {
+        /// Kafka refuses the record itself (too large, invalid).
+        RefusedByKafka => "refused_by_kafka",
+        /// The record cannot be decoded.
+        Corrupt => "corrupt",
+        /// It failed `MAX_ATTEMPTS` times while Kafka took others.
+        RetriesExhausted => "retries_exhausted",
+    }
+}
+
 #[derive(Clone)]
 pub struct SpoolMetrics {
     /// Records waiting in the spool for Kafka.

@@ -98,16 +98,58 @@ pub enum SpoolError {
     #[error("the spool is full: {stored} of {max} bytes used, {wanted} more asked")]
     Full { stored: u64, max: u64, wanted: u64 },
     #[error("the spool cannot be written or read: {0}")]
-    Storage(String),
+    Storage(#[source] StorageError),
     #[error("the spool is closed")]
     Closed,
 }
 
 impl SpoolError {
+    /// A redb operation failed.
     fn storage(error: impl Into<redb::Error>) -> Self {
-        Self::Storage(error.into().to_string())
+        let error = error.into();
+        Self::Storage(StorageError {
+            message: error.to_string(),
+            source: Some(Arc::new(error)),
+        })
+    }
+
+    /// Doing `what` failed with `source`.
+    fn failed(what: String, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self::Storage(StorageError {
+            message: format!("{what}: {source}"),
+            source: Some(Arc::new(source)),
+        })
+    }
+
+    /// The storage is unusable for a reason with no error of its own.
+    fn unusable(message: String) -> Self {
+        Self::Storage(StorageError {
+            message,
+            source: None,
+        })
     }
 }
+
+/// What failed in the spool's storage. Shared (`Arc`) because one failed commit answers
+/// every request of its batch.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct StorageError {
+    /// What failed, the cause's own message included, for logs that print only `Display`.
+    message: String,
+    /// The error behind it (redb's, the file system's), when there is one.
+    #[source]
+    source: Option<Arc<dyn std::error::Error + Send + Sync>>,
+}
+
+/// Two failures are the same when they say the same (the sources have no equality).
+impl PartialEq for StorageError {
+    fn eq(&self, other: &Self) -> bool {
+        self.message == other.message
+    }
+}
+
+impl Eq for StorageError {}
 
 /// Where the spool lives and how much it may hold.
 #[derive(Debug, Clone)]
@@ -247,7 +289,7 @@ impl Shared {
             .unwrap_or_else(|e| e.into_inner())
             .clone()
             .ok_or_else(|| {
-                SpoolError::Storage(format!(
+                SpoolError::unusable(format!(
                     "{} is being reopened after a storage error",
                     self.path.display()
                 ))
@@ -277,7 +319,7 @@ impl Spool {
     pub fn open(settings: &SpoolSettings, metrics: SpoolMetrics) -> Result<Self, SpoolError> {
         let dir = &settings.dir;
         std::fs::create_dir_all(dir).map_err(|error| {
-            SpoolError::Storage(format!("cannot create {}: {error}", dir.display()))
+            SpoolError::failed(format!("cannot create {}", dir.display()), error)
         })?;
         let path = dir.join(FILE_NAME);
         let file = path.clone();
@@ -293,7 +335,7 @@ impl Spool {
     ) -> Result<Self, SpoolError> {
         let path = settings.dir.join(FILE_NAME);
         let db = opener().map_err(|error| {
-            SpoolError::Storage(format!("cannot open {}: {error}", path.display()))
+            SpoolError::failed(format!("cannot open {}", path.display()), error)
         })?;
         let unparked = unpark(&db)?;
         let counts = scan(&db)?;
@@ -326,7 +368,7 @@ impl Spool {
             std::thread::Builder::new()
                 .name("hookline-spool-writer".to_owned())
                 .spawn(move || write_loop(&shared, receiver, next_seq))
-                .map_err(|error| SpoolError::Storage(format!("cannot start the writer: {error}")))?
+                .map_err(|error| SpoolError::failed("cannot start the writer".to_owned(), error))?
         };
         Ok(Self {
             shared,
@@ -419,7 +461,7 @@ impl Spool {
             read_oldest(&*shared.db()?, limit, max_bytes, &skip)
         })
         .await
-        .map_err(|error| SpoolError::Storage(error.to_string()))?;
+        .map_err(|error| SpoolError::failed("the read stopped".to_owned(), error))?;
         if result.is_err() {
             self.report_failure();
         }
@@ -431,8 +473,9 @@ impl Spool {
         let first = self.oldest(1).await?;
         let age = match first.first() {
             Some(spooled) => {
-                let at = codec::spooled_at_ms(&spooled.value)
-                    .map_err(|error| SpoolError::Storage(error.to_string()))?;
+                let at = codec::spooled_at_ms(&spooled.value).map_err(|error| {
+                    SpoolError::failed("the oldest record is unreadable".to_owned(), error)
+                })?;
                 (now_ms() - at).max(0) as f64 / 1000.0
             }
             None => 0.0,
@@ -650,7 +693,7 @@ fn write_loop(shared: &Shared, mut requests: mpsc::Receiver<Request>, mut next_s
             shared
                 .failed
                 .load(Ordering::SeqCst)
-                .then(|| SpoolError::Storage("the last commit failed".to_owned()))
+                .then(|| SpoolError::unusable("the last commit failed".to_owned()))
         };
         for (forwarded, reply) in recreations {
             let result = match &error {
@@ -749,7 +792,7 @@ fn recreate_if_all_forwarded(
     // space freed once that handle goes; the new file is a new inode with its own lock.
     drop(shared.db.write().unwrap_or_else(|e| e.into_inner()).take());
     std::fs::remove_file(&shared.path).map_err(|error| {
-        SpoolError::Storage(format!("cannot delete {}: {error}", shared.path.display()))
+        SpoolError::failed(format!("cannot delete {}", shared.path.display()), error)
     })?;
     reopen(shared)?;
     Ok(true)
@@ -760,7 +803,7 @@ fn recreate_if_all_forwarded(
 /// ([`recreate_if_all_forwarded`]) and its tables must be created.
 fn reopen(shared: &Shared) -> Result<Counts, SpoolError> {
     let db = (shared.opener)().map_err(|error| {
-        SpoolError::Storage(format!("cannot open {}: {error}", shared.path.display()))
+        SpoolError::failed(format!("cannot open {}", shared.path.display()), error)
     })?;
     let new = {
         let txn = db.begin_read().map_err(SpoolError::storage)?;
