@@ -20,6 +20,7 @@ use hookline_runtime::topics::TopicSettings;
         is at-least-once."
 )]
 pub struct Cli {
+    /// What to do: migrate, or run.
     #[command(subcommand)]
     pub command: Command,
 }
@@ -113,6 +114,7 @@ pub enum Compression {
 
 #[derive(Debug, Clone, Args)]
 pub struct RunConfig {
+    /// Where the tables live (HOOKLINE_CLICKHOUSE_*).
     #[command(flatten)]
     pub clickhouse: ClickHouseConfig,
 

@@ -256,9 +256,13 @@ impl SignatureVerifier {
 
 /// Signature headers that passed the checks possible without the body.
 pub struct PendingSignature<'v, 'h> {
+    /// The secrets to check the signature with.
     verifier: &'v SignatureVerifier,
+    /// The `webhook-id` header.
     id: &'h [u8],
+    /// The `webhook-timestamp` header.
     timestamp: &'h [u8],
+    /// The `webhook-signature` header (one or more signatures).
     signatures: &'h [u8],
 }
 
@@ -291,7 +295,9 @@ impl PendingSignature<'_, '_> {
 /// delivery needs both: configuring a credential means it is checked.
 #[derive(Debug, Clone)]
 pub struct Credentials {
+    /// The tokens accepted in `X-Gitlab-Token`, when a token is required.
     token: Option<TokenVerifier>,
+    /// The signing secrets, when a signature is required.
     signature: Option<SignatureVerifier>,
 }
 
@@ -329,7 +335,9 @@ impl Credentials {
 /// when it has any, otherwise (like `/hooks`) the global ones.
 #[derive(Debug, Clone)]
 pub struct Authenticator {
+    /// For `/hooks` and sources without credentials of their own.
     global: Credentials,
+    /// For sources with credentials of their own, by label.
     per_source: BTreeMap<String, Credentials>,
 }
 

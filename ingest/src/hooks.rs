@@ -42,16 +42,21 @@ mod gitlab_header {
 
 /// Everything a request handler needs, shared by all requests.
 pub struct AppState<S> {
+    /// Where accepted hooks are written.
     pub sink: S,
+    /// The credentials each endpoint requires.
     pub authenticator: Authenticator,
+    /// The topic names hooks are routed to.
     pub topics: Topics,
     /// Labels accepted in `/hooks/{source}`; bounded so metrics labels stay bounded.
     pub sources: Vec<String>,
+    /// Largest body accepted (HOOKLINE_MAX_BODY_BYTES).
     pub max_body_bytes: usize,
     /// How long the body may take to arrive once the headers are in.
     pub body_read_timeout: Duration,
     /// One permit per delivery handled at once; none left means 503 at once.
     pub admission: Semaphore,
+    /// Requests, failures and latencies.
     pub metrics: IngestMetrics,
     /// Hooks accepted recently; duplicates are answered without a write.
     pub dedup: Arc<Dedup>,
@@ -269,8 +274,11 @@ async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Byte
 /// Where a body goes, under which key, and why it is a dead letter if it is one.
 #[derive(Debug, PartialEq, Eq)]
 struct Route {
+    /// The family's topic, or the dead-letter topic.
     topic: String,
+    /// The record key (see `hookline_schemas::record::record_key`).
     key: String,
+    /// Why the body is a dead letter, when it is one.
     dead_letter_reason: Option<String>,
 }
 

@@ -135,6 +135,7 @@ pub enum TopicError {
 /// An existing topic that takes smaller records than wanted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SmallTopic {
+    /// The topic's name.
     pub topic: String,
     /// Its `max.message.bytes` as the broker reports it.
     pub max_message_bytes: u64,

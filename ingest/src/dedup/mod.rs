@@ -155,7 +155,9 @@ pub fn start(
 /// The ids of one hook.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HookIds {
+    /// Identifies the content: the same event type and body.
     pub event_id: Id,
+    /// Identifies the delivery: the same for GitLab's retries and resends.
     pub delivery_key: Option<Id>,
 }
 
@@ -259,8 +261,11 @@ impl DedupMetrics {
 /// GitLab's resend is never called a duplicate of a hook that was not stored.
 #[must_use = "keep the claim once the hook is stored; dropping it forgets the ids"]
 pub struct Claim<'a> {
+    /// The window the ids were inserted in.
     dedup: &'a Dedup,
+    /// The ids to forget unless kept.
     ids: HookIds,
+    /// The time they were inserted with, so that only that insertion is forgotten.
     at_ms: i64,
     /// Set by [`Claim::keep`]: the hook is stored, its ids stay in the window.
     kept: bool,
@@ -295,6 +300,7 @@ impl Drop for Claim<'_> {
 pub struct Dedup {
     /// `None` when deduplication is off.
     window: Option<Mutex<Window>>,
+    /// Window size and duplicates answered.
     metrics: DedupMetrics,
 }
 

@@ -181,7 +181,9 @@ fn run(
 
 /// How long readiness waits for the rebuild.
 struct Rebuild {
+    /// When the rebuild started.
     started: Instant,
+    /// How long readiness waits for it (HOOKLINE_DEDUP_REBUILD_TIMEOUT_SECS).
     timeout: Duration,
     /// Whether the readiness check was released (rebuilt, or waited long enough).
     ready: bool,
@@ -205,6 +207,7 @@ impl Rebuild {
 
 /// The consumer and the rebuild's progress.
 struct Tail {
+    /// Reads the deduplication log, outside any consumer group.
     consumer: BaseConsumer,
     /// Partitions tailed.
     assigned: HashSet<(String, i32)>,

@@ -45,7 +45,9 @@ impl Reason {
 /// Recently accepted ids; see the module documentation.
 #[derive(Debug)]
 pub struct Window {
+    /// How long an id is remembered.
     span_ms: i64,
+    /// Queue entries kept at most; the oldest are evicted first.
     max_ids: usize,
     /// Each id's latest received-at time, milliseconds since the Unix epoch.
     seen: HashMap<Id, i64>,

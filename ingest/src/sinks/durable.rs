@@ -108,9 +108,13 @@ impl Forward for KafkaSink {
 
 /// Kafka first, the spool when Kafka does not acknowledge within `deadline`.
 pub struct DurableSink<K = KafkaSink> {
+    /// Where hooks go first; shared with the drainer.
     kafka: Arc<K>,
+    /// Where hooks go when Kafka does not acknowledge in time.
     spool: Arc<Spool>,
+    /// How long Kafka has to acknowledge (HOOKLINE_KAFKA_ACK_DEADLINE_MS).
     deadline: Duration,
+    /// Hooks spooled, rejected, drained and parked.
     metrics: SpoolMetrics,
     /// Hooks being written to the spool now; while any is, new hooks follow them there.
     spooling: AtomicUsize,
@@ -265,8 +269,11 @@ impl<K: Forward> HookSink for DurableSink<K> {
 
 /// Forwards spooled hooks to Kafka in arrival order and removes them once acknowledged.
 pub struct Drainer<K = KafkaSink> {
+    /// Where hooks go first; shared with the drainer.
     kafka: Arc<K>,
+    /// Where hooks go when Kafka does not acknowledge in time.
     spool: Arc<Spool>,
+    /// Hooks spooled, rejected, drained and parked.
     metrics: SpoolMetrics,
     /// Most bytes of records read at once ([`DRAIN_WINDOW_BYTES`] unless changed).
     window_bytes: u64,

@@ -48,6 +48,7 @@ pub struct KafkaSettings {
 
 /// The producer's client context: publishes librdkafka's statistics as metrics.
 pub struct StatsContext {
+    /// The gauges the statistics feed.
     metrics: IngestMetrics,
 }
 
@@ -84,7 +85,9 @@ impl ClientContext for StatsContext {
 }
 
 pub struct KafkaSink {
+    /// The idempotent producer; shared with the deduplication log.
     producer: FutureProducer<StatsContext>,
+    /// The gauges the statistics feed.
     metrics: IngestMetrics,
     /// Where the ids of written hooks go, when deduplication is on.
     dedup_log: Option<DedupLog>,

@@ -17,9 +17,11 @@ use hookline_schemas::record::RecordHeaders;
 /// One hook ready to be written: everything the record format needs.
 #[derive(Debug, Clone)]
 pub struct HookRecord {
+    /// The topic the record goes to.
     pub topic: String,
     /// See [`hookline_schemas::record::record_key`].
     pub key: String,
+    /// The record headers (ids, source, received-at time).
     pub headers: RecordHeaders,
     /// Present only on dead-letter records: why the body could not be routed.
     pub dead_letter_reason: Option<String>,

@@ -154,7 +154,9 @@ impl Eq for StorageError {}
 /// Where the spool lives and how much it may hold.
 #[derive(Debug, Clone)]
 pub struct SpoolSettings {
+    /// The directory of the database file (HOOKLINE_SPOOL_DIR).
     pub dir: PathBuf,
+    /// Bytes of records held at most (HOOKLINE_SPOOL_MAX_BYTES).
     pub max_bytes: u64,
 }
 
@@ -165,7 +167,9 @@ pub type Opener = Box<dyn Fn() -> Result<Database, redb::DatabaseError> + Send +
 /// A record read back from the spool, still encoded.
 #[derive(Debug, Clone)]
 pub struct Spooled {
+    /// Its sequence number: arrival order, and its key for removal.
     pub seq: u64,
+    /// The record in the [`codec`] format.
     pub value: Vec<u8>,
 }
 
@@ -253,6 +257,7 @@ struct Shared {
     opener: Opener,
     /// For messages.
     path: PathBuf,
+    /// The bound appends are checked against.
     max_bytes: u64,
     /// Records waiting for the drainer (not parked).
     records: AtomicU64,
@@ -265,6 +270,7 @@ struct Shared {
     failed: AtomicBool,
     /// Woken after every commit that appended something.
     appended: Notify,
+    /// The gauges [`Shared::publish`] keeps current.
     metrics: SpoolMetrics,
 }
 
@@ -307,8 +313,11 @@ impl Shared {
 
 /// The spool: cheap to share behind an `Arc`; [`Spool::close`] ends the writer.
 pub struct Spool {
+    /// What the writer thread and the readers share.
     shared: Arc<Shared>,
+    /// The writer's queue; `None` once closed.
     requests: Mutex<Option<mpsc::Sender<Request>>>,
+    /// The writer thread, until [`Spool::close`] joins it.
     writer: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -562,9 +571,13 @@ impl Drop for Spool {
 
 /// What a database holds.
 struct Counts {
+    /// Records waiting for the drainer.
     records: u64,
+    /// Bytes of all records, parked ones included.
     bytes: u64,
+    /// Records parked.
     parked: u64,
+    /// The sequence number of the next append.
     next_seq: u64,
 }
 
