@@ -1,9 +1,9 @@
 //! The consumers' configuration: one flag and one `HOOKLINE_*` environment variable per field.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use hookline_runtime::admin::{AdminListener, AdminSettings};
 use hookline_runtime::kafka::KafkaConnection;
 use hookline_runtime::secret::Secret;
 use hookline_runtime::telemetry::LogSettings;
@@ -112,19 +112,25 @@ pub enum Compression {
     Lz4,
 }
 
+/// The consumers' admin listener: `HOOKLINE_CONSUMERS_ADMIN_LISTEN`, port 9465 (ingest has
+/// 9464, so both run on one host).
+#[derive(Debug, Clone)]
+pub struct ConsumersAdmin;
+
+impl AdminListener for ConsumersAdmin {
+    const ENV: &'static str = "HOOKLINE_CONSUMERS_ADMIN_LISTEN";
+    const DEFAULT: &'static str = "127.0.0.1:9465";
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct RunConfig {
     /// Where the tables live (HOOKLINE_CLICKHOUSE_*).
     #[command(flatten)]
     pub clickhouse: ClickHouseConfig,
 
-    /// Address for /metrics, /healthz and /readyz.
-    #[arg(
-        long,
-        env = "HOOKLINE_CONSUMERS_ADMIN_LISTEN",
-        default_value = "127.0.0.1:9465"
-    )]
-    pub admin_listen: SocketAddr,
+    /// Address for /metrics, /healthz and /readyz (HOOKLINE_CONSUMERS_ADMIN_LISTEN).
+    #[command(flatten)]
+    pub admin: AdminSettings<ConsumersAdmin>,
 
     /// The brokers, TLS and SASL (HOOKLINE_KAFKA_BROKERS, HOOKLINE_KAFKA_SECURITY_PROTOCOL, …).
     #[command(flatten)]

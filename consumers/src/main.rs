@@ -62,8 +62,7 @@ async fn run(config: RunConfig) -> anyhow::Result<()> {
     let shutdown = shutdown::on_signal();
     let tasks = Tasks::default();
     let admin_task = admin::start(
-        config.admin_listen,
-        "HOOKLINE_CONSUMERS_ADMIN_LISTEN",
+        &config.admin,
         registry.clone(),
         readiness.clone(),
         &shutdown,

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::Parser;
+use hookline_runtime::admin::{AdminListener, AdminSettings};
 use hookline_runtime::kafka::KafkaConnection;
 use hookline_runtime::secret::Secret;
 use hookline_runtime::telemetry::LogSettings;
@@ -21,6 +22,15 @@ use crate::auth::{
     read_secret_lines, Authenticator, Credentials, CredentialsError, SignatureVerifier,
     TokenVerifier,
 };
+
+/// Ingest's admin listener: `HOOKLINE_INGEST_ADMIN_LISTEN`, port 9464.
+#[derive(Debug, Clone)]
+pub struct IngestAdmin;
+
+impl AdminListener for IngestAdmin {
+    const ENV: &'static str = "HOOKLINE_INGEST_ADMIN_LISTEN";
+    const DEFAULT: &'static str = "127.0.0.1:9464";
+}
 
 #[derive(Debug, Clone, Parser)]
 #[command(
@@ -40,13 +50,9 @@ pub struct Config {
     #[arg(long, env = "HOOKLINE_INGEST_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
 
-    /// Address for /metrics, /healthz and /readyz.
-    #[arg(
-        long,
-        env = "HOOKLINE_INGEST_ADMIN_LISTEN",
-        default_value = "127.0.0.1:9464"
-    )]
-    pub admin_listen: SocketAddr,
+    /// Address for /metrics, /healthz and /readyz (HOOKLINE_INGEST_ADMIN_LISTEN).
+    #[command(flatten)]
+    pub admin: AdminSettings<IngestAdmin>,
 
     /// Secret token(s) GitLab sends in X-Gitlab-Token; comma-separated to accept several during a
     /// rotation. Required on /hooks (and sources without their own credentials) when set.

@@ -75,8 +75,7 @@ async fn main() -> anyhow::Result<()> {
     let shutdown = shutdown::on_signal();
     let tasks = Tasks::default();
     let admin_task = admin::start(
-        config.admin_listen,
-        "HOOKLINE_INGEST_ADMIN_LISTEN",
+        &config.admin,
         registry.clone(),
         readiness.clone(),
         &shutdown,
@@ -171,7 +170,7 @@ async fn main() -> anyhow::Result<()> {
         probe.sink.check_ready(READINESS_INTERVAL)
     });
 
-    tracing::info!(listen = %config.listen, admin = %config.admin_listen, "ingest ready: POST GitLab webhooks to /hooks");
+    tracing::info!(listen = %config.listen, admin = %config.admin.admin_listen, "ingest ready: POST GitLab webhooks to /hooks");
     http::serve(
         webhooks,
         router(state.clone()),
