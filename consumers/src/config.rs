@@ -205,8 +205,21 @@ impl RunConfig {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// `run`'s settings alone, parsed as the subcommand parses them.
+    pub(crate) fn run_config(args: &[&str]) -> RunConfig {
+        #[derive(Parser)]
+        struct Run {
+            /// What `run` takes.
+            #[command(flatten)]
+            config: RunConfig,
+        }
+        Run::try_parse_from(["run"].iter().chain(args))
+            .expect("valid arguments")
+            .config
+    }
 
     #[test]
     fn debug_output_never_shows_the_clickhouse_password() {
@@ -218,9 +231,7 @@ mod tests {
         .unwrap();
         let shown = format!("{cli:?}");
         assert!(!shown.contains("swordfish"), "{shown}");
-        let Command::Run(config) = cli.command else {
-            panic!("not run")
-        };
+        let config = run_config(&["--clickhouse-password=swordfish"]);
         assert_eq!(config.clickhouse.clickhouse_password.expose(), "swordfish");
         assert_eq!(
             config.clickhouse.timeouts().receive,

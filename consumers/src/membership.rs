@@ -255,20 +255,8 @@ mod tests {
 
     #[test]
     fn the_grace_must_exceed_the_session_timeout() {
-        use clap::Parser;
+        use crate::config::tests::run_config as config;
 
-        /// `run`'s settings alone, parsed as the subcommand would parse them.
-        #[derive(Parser)]
-        struct Run {
-            #[command(flatten)]
-            config: RunConfig,
-        }
-
-        let config = |args: &[&str]| {
-            Run::try_parse_from(["run"].iter().chain(args))
-                .expect("valid arguments")
-                .config
-        };
         assert_eq!(
             unassigned_grace(&config(&[])).expect("the defaults fit"),
             Duration::from_secs(60)
