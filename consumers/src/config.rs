@@ -1,12 +1,13 @@
 //! The consumers' configuration: one flag and one `HOOKLINE_*` environment variable per field.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use hookline_runtime::admin::{AdminListener, AdminSettings};
 use hookline_runtime::kafka::KafkaConnection;
 use hookline_runtime::secret::Secret;
-use hookline_runtime::telemetry::LogFormat;
+use hookline_runtime::telemetry::LogSettings;
+use hookline_runtime::topics::TopicSettings;
 
 #[derive(Debug, Clone, Parser)]
 #[command(
@@ -19,6 +20,7 @@ use hookline_runtime::telemetry::LogFormat;
         is at-least-once."
 )]
 pub struct Cli {
+    /// What to do: migrate, or run.
     #[command(subcommand)]
     pub command: Command,
 }
@@ -85,9 +87,9 @@ pub struct ClickHouseConfig {
     #[arg(long, env = "HOOKLINE_RAW_HOOKS_TTL_DAYS", default_value_t = 0)]
     pub raw_hooks_ttl_days: u32,
 
-    /// Log format on standard error.
-    #[arg(long, env = "HOOKLINE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
-    pub log_format: LogFormat,
+    /// How logs are written (HOOKLINE_LOG_FORMAT).
+    #[command(flatten)]
+    pub log: LogSettings,
 }
 
 impl ClickHouseConfig {
@@ -110,43 +112,33 @@ pub enum Compression {
     Lz4,
 }
 
+/// The consumers' admin listener: `HOOKLINE_CONSUMERS_ADMIN_LISTEN`, port 9465 (ingest has
+/// 9464, so both run on one host).
+#[derive(Debug, Clone)]
+pub struct ConsumersAdmin;
+
+impl AdminListener for ConsumersAdmin {
+    const ENV: &'static str = "HOOKLINE_CONSUMERS_ADMIN_LISTEN";
+    const DEFAULT: &'static str = "127.0.0.1:9465";
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct RunConfig {
+    /// Where the tables live (HOOKLINE_CLICKHOUSE_*).
     #[command(flatten)]
     pub clickhouse: ClickHouseConfig,
 
-    /// Address for /metrics, /healthz and /readyz.
-    #[arg(
-        long,
-        env = "HOOKLINE_CONSUMERS_ADMIN_LISTEN",
-        default_value = "127.0.0.1:9465"
-    )]
-    pub admin_listen: SocketAddr,
+    /// Address for /metrics, /healthz and /readyz (HOOKLINE_CONSUMERS_ADMIN_LISTEN).
+    #[command(flatten)]
+    pub admin: AdminSettings<ConsumersAdmin>,
 
     /// The brokers, TLS and SASL (HOOKLINE_KAFKA_BROKERS, HOOKLINE_KAFKA_SECURITY_PROTOCOL, …).
     #[command(flatten)]
     pub kafka: KafkaConnection,
 
-    /// Prefix of every topic name, as configured on ingest.
-    #[arg(long, env = "HOOKLINE_TOPIC_PREFIX", default_value = "gitlab.")]
-    pub topic_prefix: String,
-
-    /// Partitions of each topic created at start if missing (as on ingest).
-    #[arg(long, env = "HOOKLINE_TOPIC_PARTITIONS", default_value_t = 6, value_parser = clap::value_parser!(i32).range(1..))]
-    pub topic_partitions: i32,
-
-    /// Replication factor of each topic created at start if missing (as on ingest).
-    #[arg(long, env = "HOOKLINE_TOPIC_REPLICATION", default_value_t = 1, value_parser = clap::value_parser!(i32).range(1..))]
-    pub topic_replication: i32,
-
-    /// Days the dead-letter topic keeps records no table could take in full, when a service
-    /// creates it; 0 keeps them forever. Existing topics keep their `retention.ms`.
-    #[arg(
-        long,
-        env = "HOOKLINE_DEAD_LETTER_RETENTION_DAYS",
-        default_value_t = 365
-    )]
-    pub dead_letter_retention_days: u32,
+    /// Topic names and the layout of topics created at start, as on ingest.
+    #[command(flatten)]
+    pub topics: TopicSettings,
 
     /// Kafka consumer group (librdkafka `group.id`); replicas in one group share the partitions.
     #[arg(
@@ -164,9 +156,9 @@ pub struct RunConfig {
 
     /// How long a fetch may wait at the broker for new records (librdkafka
     /// `fetch.wait.max.ms`). Kafka answers as soon as records arrive, so this only paces
-    /// idle partitions; some Kafka-compatible brokers (Tansu) hold every fetch this long, and
-    /// there it adds directly to freshness.
-    #[arg(long, env = "HOOKLINE_KAFKA_FETCH_WAIT_MS", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    /// idle partitions (librdkafka's own default, 500, suits it); some Kafka-compatible brokers
+    /// (Tansu) hold every fetch this long, and there it adds directly to freshness.
+    #[arg(long, env = "HOOKLINE_KAFKA_FETCH_WAIT_MS", default_value_t = 500, value_parser = clap::value_parser!(u64).range(1..=10_000))]
     pub kafka_fetch_wait_ms: u64,
 
     /// Flush a batch to ClickHouse once it holds this many records.
@@ -213,8 +205,21 @@ impl RunConfig {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// `run`'s settings alone, parsed as the subcommand parses them.
+    pub(crate) fn run_config(args: &[&str]) -> RunConfig {
+        #[derive(Parser)]
+        struct Run {
+            /// What `run` takes.
+            #[command(flatten)]
+            config: RunConfig,
+        }
+        Run::try_parse_from(["run"].iter().chain(args))
+            .expect("valid arguments")
+            .config
+    }
 
     #[test]
     fn debug_output_never_shows_the_clickhouse_password() {
@@ -226,9 +231,7 @@ mod tests {
         .unwrap();
         let shown = format!("{cli:?}");
         assert!(!shown.contains("swordfish"), "{shown}");
-        let Command::Run(config) = cli.command else {
-            panic!("not run")
-        };
+        let config = run_config(&["--clickhouse-password=swordfish"]);
         assert_eq!(config.clickhouse.clickhouse_password.expose(), "swordfish");
         assert_eq!(
             config.clickhouse.timeouts().receive,

@@ -73,16 +73,24 @@ use crate::prometheus::ConsumerMetrics;
 /// When a batch is flushed.
 #[derive(Debug, Clone, Copy)]
 pub struct BatchLimits {
+    /// Records in a batch at most (HOOKLINE_BATCH_MAX_RECORDS).
     pub max_records: u64,
+    /// Bytes of raw hooks in a batch at most (HOOKLINE_BATCH_MAX_BYTES).
     pub max_bytes: u64,
+    /// Age of a batch's first record at which it is flushed (HOOKLINE_BATCH_MAX_WAIT_MS).
     pub max_wait: Duration,
 }
 
 pub struct Consumer {
+    /// The group member reading the hook topics; shared with the lag watch.
     pub kafka: Arc<GroupConsumer>,
+    /// Where batches are written.
     pub sink: ClickHouseSink,
+    /// Where records no table can take go.
     pub dead_letters: DeadLetters,
+    /// Records consumed and batch sizes.
     pub metrics: ConsumerMetrics,
+    /// When a batch is flushed.
     pub limits: BatchLimits,
 }
 

@@ -46,7 +46,9 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 /// The dead-letter producer.
 pub struct DeadLetters {
+    /// The producer writing dead letters.
     producer: FutureProducer,
+    /// The dead-letter topic.
     topic: String,
 }
 

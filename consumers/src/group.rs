@@ -23,6 +23,8 @@ pub type Partition = (String, i32);
 /// The consumer's client context: remembers revoked partitions until the loop has seen them.
 #[derive(Debug, Default)]
 pub struct GroupContext {
+    /// Partitions taken away by rebalances since the loop last looked, so that it does not
+    /// commit positions it no longer owns.
     revoked: Mutex<BTreeSet<Partition>>,
 }
 

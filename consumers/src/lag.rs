@@ -64,7 +64,13 @@ pub async fn watch(mut watch: LagWatch, shutdown: CancellationToken) {
         let timeout = watch
             .interval
             .clamp(Duration::from_secs(1), REQUEST_TIMEOUT);
-        match tokio::task::spawn_blocking(move || measure(&consumer, &topics, timeout)).await {
+        // A measurement still waiting on the brokers at shutdown is left to finish on the
+        // blocking pool, so that shutdown does not wait for its timeout.
+        let measured = tokio::select! {
+            measured = tokio::task::spawn_blocking(move || measure(&consumer, &topics, timeout)) => measured,
+            () = shutdown.cancelled() => return,
+        };
+        match measured {
             Ok(Ok(measurement)) => {
                 let owned: BTreeSet<Partition> =
                     measurement.owned.iter().map(|(p, _)| p.clone()).collect();

@@ -1,5 +1,11 @@
 //! `hookline-consumers`: `migrate` applies the ClickHouse schema; `run` applies it and then
-//! consumes until SIGINT or SIGTERM, flushing and committing what it holds before it exits.
+//! consumes until SIGINT or SIGTERM, and then shuts down once, in this order:
+//!
+//! 1. the consumer stops fetching, writes the batch it holds to ClickHouse (and its dead
+//!    letters to Kafka) and commits its offsets;
+//! 2. the background tasks (consumer lag and membership watch, ClickHouse reachability
+//!    watch, Kafka readiness probe) are joined;
+//! 3. the admin listener, which stopped taking requests at the signal, is joined.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,8 +21,8 @@ use hookline_consumers::lag::{self, LagWatch};
 use hookline_consumers::membership::{self, Watchdog};
 use hookline_consumers::prometheus::ConsumerMetrics;
 use hookline_runtime::admin::{self, Readiness};
-use hookline_runtime::topics::{self, TopicLayout};
-use hookline_runtime::{listen, shutdown, telemetry};
+use hookline_runtime::shutdown::{self, Tasks};
+use hookline_runtime::{telemetry, topics};
 use hookline_schemas::event::Family;
 use hookline_schemas::record::Topics;
 use prometheus::Registry;
@@ -30,13 +36,13 @@ const READINESS_INTERVAL: Duration = Duration::from_secs(5);
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Migrate(config) => {
-            telemetry::init(config.log_format);
+            telemetry::init(config.log.log_format);
             let applied = migrate::run(&config).await?;
             tracing::info!(?applied, database = %config.clickhouse_database, "schema is up to date");
             Ok(())
         }
         Command::Run(config) => {
-            telemetry::init(config.clickhouse.log_format);
+            telemetry::init(config.clickhouse.log.log_format);
             run(*config).await
         }
     }
@@ -53,36 +59,26 @@ async fn run(config: RunConfig) -> anyhow::Result<()> {
     let readiness = Readiness::default();
     readiness.register("clickhouse");
     readiness.register("kafka");
-    let admin_listener = listen::bind(
-        config.admin_listen,
-        "metrics and health probes",
-        "HOOKLINE_CONSUMERS_ADMIN_LISTEN",
-    )
-    .await?;
     let shutdown = shutdown::on_signal();
-    let admin_task = tokio::spawn(admin::serve(
-        admin_listener,
+    let tasks = Tasks::default();
+    let admin_task = admin::start(
+        &config.admin,
         registry.clone(),
         readiness.clone(),
-        shutdown.clone(),
-    ));
+        &shutdown,
+    )
+    .await?;
 
     migrate::run(&config.clickhouse).await?;
     readiness.set_ready("clickhouse");
-    let topics = Topics::new(config.topic_prefix.clone());
+    let topics = Topics::new(config.topics.topic_prefix.clone());
     let max_message_bytes = topics::max_message_bytes_for(config.max_body_bytes);
     topics::ensure(
         &kafka_client,
         &topics.all(),
-        TopicLayout {
-            partitions: config.topic_partitions,
-            replication: config.topic_replication,
-            max_message_bytes,
-            retention_ms: vec![(
-                topics.dead_letter(),
-                topics::retention_ms_for_days(config.dead_letter_retention_days),
-            )],
-        },
+        config
+            .topics
+            .layout(topics.dead_letter(), max_message_bytes),
         Duration::from_secs(30),
     )
     .await?;
@@ -124,7 +120,7 @@ async fn run(config: RunConfig) -> anyhow::Result<()> {
         .context("cannot subscribe to the hook topics")?;
     let kafka = Arc::new(kafka);
     let probe = kafka.clone();
-    readiness.watch("kafka", READINESS_INTERVAL, move || {
+    readiness.watch("kafka", READINESS_INTERVAL, &tasks, &shutdown, move || {
         probe
             .fetch_metadata(None, Timeout::After(READINESS_INTERVAL))
             .map(|_| ())
@@ -140,17 +136,20 @@ async fn run(config: RunConfig) -> anyhow::Result<()> {
             watchdog: Watchdog::new(unassigned_grace),
             readiness: readiness.clone(),
         };
-        tokio::spawn(lag::watch(watch, shutdown.clone()));
+        tasks.spawn("lag watch", lag::watch(watch, shutdown.clone()));
     }
 
     let clickhouse_client = clickhouse::client(&config.clickhouse);
-    tokio::spawn(clickhouse::watch_reachable(
-        clickhouse_client.clone(),
-        config.clickhouse.timeouts().receive,
-        readiness.clone(),
-        READINESS_INTERVAL,
-        shutdown.clone(),
-    ));
+    tasks.spawn(
+        "clickhouse watch",
+        clickhouse::watch_reachable(
+            clickhouse_client.clone(),
+            config.clickhouse.timeouts().receive,
+            readiness.clone(),
+            READINESS_INTERVAL,
+            shutdown.clone(),
+        ),
+    );
     let consumer = Consumer {
         kafka,
         sink: ClickHouseSink::new(
@@ -174,7 +173,9 @@ async fn run(config: RunConfig) -> anyhow::Result<()> {
     };
     tracing::info!(topics = ?family_topics, group = %config.consumer_group, "consuming");
     consumer.run(shutdown.clone()).await;
+    // The shutdown order of the module documentation, from step 2.
     shutdown.cancel();
+    tasks.join().await;
     admin_task.await.context("admin listener panicked")??;
     tracing::info!("consumers stopped");
     Ok(())

@@ -255,18 +255,8 @@ mod tests {
 
     #[test]
     fn the_grace_must_exceed_the_session_timeout() {
-        use clap::Parser as _;
+        use crate::config::tests::run_config as config;
 
-        use crate::config::{Cli, Command};
-
-        let config = |args: &[&str]| {
-            let cli = Cli::try_parse_from(["hookline-consumers", "run"].iter().chain(args))
-                .expect("valid arguments");
-            match cli.command {
-                Command::Run(config) => *config,
-                Command::Migrate(_) => unreachable!("run was given"),
-            }
-        };
         assert_eq!(
             unassigned_grace(&config(&[])).expect("the defaults fit"),
             Duration::from_secs(60)

@@ -1,5 +1,6 @@
 //! The consumers' Prometheus metrics, registered in a registry the caller owns.
 
+use hookline_runtime::metrics::register;
 use prometheus::{
     exponential_buckets, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge,
     IntGaugeVec, Opts, Registry,
@@ -39,88 +40,76 @@ pub struct ConsumerMetrics {
 impl ConsumerMetrics {
     pub fn register(registry: &Registry) -> prometheus::Result<Self> {
         let metrics = Self {
-            records_consumed_total: IntCounterVec::new(
+            records_consumed_total: register(registry, IntCounterVec::new(
                 Opts::new(
                     "hookline_consumers_records_consumed_total",
                     "Records read from Kafka, by topic.",
                 ),
                 &["topic"],
-            )?,
-            rows_written_total: IntCounterVec::new(
+            )?)?,
+            rows_written_total: register(registry, IntCounterVec::new(
                 Opts::new(
                     "hookline_consumers_rows_written_total",
                     "Rows inserted into ClickHouse, by table.",
                 ),
                 &["table"],
-            )?,
-            dead_letters_total: IntCounter::new(
+            )?)?,
+            dead_letters_total: register(registry, IntCounter::new(
                 "hookline_consumers_dead_letters_total",
                 "Records sent to the dead-letter topic because no table could take them.",
-            )?,
-            dead_letter_pointers_total: IntCounter::new(
+            )?)?,
+            dead_letter_pointers_total: register(registry, IntCounter::new(
                 "hookline_consumers_dead_letter_pointers_total",
                 "Dead letters written as a pointer (origin and reason, no body) because Kafka refused the full copy.",
-            )?,
-            clickhouse_errors_total: IntCounter::new(
+            )?)?,
+            clickhouse_errors_total: register(registry, IntCounter::new(
                 "hookline_consumers_clickhouse_errors_total",
                 "Failed ClickHouse insert attempts; each batch is retried until ClickHouse takes it.",
-            )?,
-            clickhouse_rejected_records_total: IntCounter::new(
+            )?)?,
+            clickhouse_rejected_records_total: register(registry, IntCounter::new(
                 "hookline_consumers_clickhouse_rejected_records_total",
                 "Records whose rows ClickHouse refused while it took the rest of their batch; each was dead-lettered.",
-            )?,
-            batch_records: Histogram::with_opts(
+            )?)?,
+            batch_records: register(registry, Histogram::with_opts(
                 HistogramOpts::new(
                     "hookline_consumers_batch_records",
                     "Records per batch flushed to ClickHouse.",
                 )
                 .buckets(exponential_buckets(1.0, 4.0, 10)?),
-            )?,
-            insert_seconds: Histogram::with_opts(
+            )?)?,
+            insert_seconds: register(registry, Histogram::with_opts(
                 HistogramOpts::new(
                     "hookline_consumers_insert_seconds",
                     "Time to insert one batch into ClickHouse, in seconds.",
                 )
                 .buckets(exponential_buckets(0.001, 2.0, 16)?),
-            )?,
-            lag_records: IntGaugeVec::new(
+            )?)?,
+            lag_records: register(registry, IntGaugeVec::new(
                 Opts::new(
                     "hookline_consumers_lag_records",
                     "Records of a partition this consumer owns that are not yet in ClickHouse: \
                      the partition's high watermark minus the group's committed offset.",
                 ),
                 &["topic", "partition"],
-            )?,
-            assigned_partitions: IntGaugeVec::new(
+            )?)?,
+            assigned_partitions: register(registry, IntGaugeVec::new(
                 Opts::new(
                     "hookline_consumers_assigned_partitions",
                     "Partitions of each subscribed topic this consumer owns in its group.",
                 ),
                 &["topic"],
-            )?,
-            assignment_stalled: IntGauge::new(
+            )?)?,
+            assignment_stalled: register(registry, IntGauge::new(
                 "hookline_consumers_assignment_stalled",
                 "1 while this consumer owns no partition although partitions of the group's \
                  topics have had lag without progress for longer than the grace period.",
-            )?,
-            group_rejoins_total: IntCounter::new(
+            )?)?,
+            group_rejoins_total: register(registry, IntCounter::new(
                 "hookline_consumers_group_rejoins_total",
                 "Times this consumer left and rejoined its group because it owned no partition \
                  while the group's work stood still.",
-            )?,
+            )?)?,
         };
-        registry.register(Box::new(metrics.records_consumed_total.clone()))?;
-        registry.register(Box::new(metrics.rows_written_total.clone()))?;
-        registry.register(Box::new(metrics.dead_letters_total.clone()))?;
-        registry.register(Box::new(metrics.dead_letter_pointers_total.clone()))?;
-        registry.register(Box::new(metrics.clickhouse_errors_total.clone()))?;
-        registry.register(Box::new(metrics.clickhouse_rejected_records_total.clone()))?;
-        registry.register(Box::new(metrics.batch_records.clone()))?;
-        registry.register(Box::new(metrics.insert_seconds.clone()))?;
-        registry.register(Box::new(metrics.lag_records.clone()))?;
-        registry.register(Box::new(metrics.assigned_partitions.clone()))?;
-        registry.register(Box::new(metrics.assignment_stalled.clone()))?;
-        registry.register(Box::new(metrics.group_rejoins_total.clone()))?;
         Ok(metrics)
     }
 }

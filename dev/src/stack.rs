@@ -223,6 +223,8 @@ impl Stack {
             .env("HOOKLINE_SPOOL_DIR", data_dir.join("ingest-spool"))
             // The local broker never serves a record over 5 MiB (see LOCAL_MAX_BODY_BYTES).
             .env("HOOKLINE_MAX_BODY_BYTES", LOCAL_MAX_BODY_BYTES.to_string())
+            // Tansu holds every fetch this long, and from 250 ms reads the partitions twice.
+            .env("HOOKLINE_DEDUP_FETCH_WAIT_MS", "240")
             .args(&options.ingest_args)
             .envs(options.ingest_env.iter().map(|(k, v)| (k, v)));
         let ingest_command = copy_command(&command);
@@ -242,6 +244,8 @@ impl Stack {
         // restarted at once back to work within seconds. Environment variables, so that a
         // test's flags take precedence.
         command
+            // Tansu holds every fetch for its full wait, which adds to freshness.
+            .env("HOOKLINE_KAFKA_FETCH_WAIT_MS", "100")
             .env("HOOKLINE_KAFKA_SESSION_TIMEOUT_MS", "10000")
             .env("HOOKLINE_KAFKA_UNASSIGNED_GRACE_MS", "15000")
             .arg("run")
@@ -372,7 +376,8 @@ impl Stack {
         let tools = Tools::locate()?;
         let (webhooks, admin) = (free_port()?, free_port()?);
         let mut command = Command::new(tools.binary("hookline-ingest"));
-        command.env("HOOKLINE_GITLAB_TOKEN", &self.token).args([
+        command.env("HOOKLINE_GITLAB_TOKEN", &self.token);
+        command.env("HOOKLINE_DEDUP_FETCH_WAIT_MS", "240").args([
             format!("--listen=127.0.0.1:{webhooks}"),
             format!("--admin-listen=127.0.0.1:{admin}"),
             format!("--kafka-brokers={}", self.kafka_brokers),

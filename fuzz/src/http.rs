@@ -36,6 +36,7 @@ use hookline_ingest::dedup::{Dedup, DedupConfig, DedupMetrics};
 use hookline_ingest::hooks::AppState;
 use hookline_ingest::prometheus::IngestMetrics;
 use hookline_ingest::router::router;
+use hookline_ingest::sinks::spool::SpoolError;
 use hookline_ingest::sinks::{HookRecord, HookSink, SinkError};
 use hookline_schemas::record::Topics;
 use prometheus::Registry;
@@ -56,14 +57,14 @@ pub const MAX_BODY_BYTES: usize = 8 * 1024;
 pub struct MemorySink {
     /// Every record written, in order.
     pub records: Mutex<Vec<HookRecord>>,
-    /// Set to make the next write fail as an unreachable Kafka would.
+    /// Set to make the next write fail as an unreachable Kafka and a closed spool would.
     pub fail_next: AtomicBool,
 }
 
 impl HookSink for MemorySink {
     async fn write(&self, record: HookRecord) -> Result<(), SinkError> {
         if self.fail_next.swap(false, Ordering::SeqCst) {
-            return Err(SinkError::NotAcknowledged("fuzz: Kafka is down".into()));
+            return Err(SinkError::Spool(SpoolError::Closed));
         }
         self.records.lock().expect("sink lock").push(record);
         Ok(())
@@ -98,6 +99,7 @@ pub fn state() -> Arc<AppState<MemorySink>> {
         dedup_window_secs: 3600,
         dedup_max_ids: 1000,
         dedup_rebuild_timeout_secs: 1,
+        dedup_fetch_wait_ms: 500,
     };
     Arc::new(AppState {
         sink: MemorySink::default(),

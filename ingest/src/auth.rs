@@ -18,6 +18,7 @@ use axum::http::HeaderMap;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
+use hookline_runtime::secret::Secret;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
@@ -255,9 +256,13 @@ impl SignatureVerifier {
 
 /// Signature headers that passed the checks possible without the body.
 pub struct PendingSignature<'v, 'h> {
+    /// The secrets to check the signature with.
     verifier: &'v SignatureVerifier,
+    /// The `webhook-id` header.
     id: &'h [u8],
+    /// The `webhook-timestamp` header.
     timestamp: &'h [u8],
+    /// The `webhook-signature` header (one or more signatures).
     signatures: &'h [u8],
 }
 
@@ -290,7 +295,9 @@ impl PendingSignature<'_, '_> {
 /// delivery needs both: configuring a credential means it is checked.
 #[derive(Debug, Clone)]
 pub struct Credentials {
+    /// The tokens accepted in `X-Gitlab-Token`, when a token is required.
     token: Option<TokenVerifier>,
+    /// The signing secrets, when a signature is required.
     signature: Option<SignatureVerifier>,
 }
 
@@ -328,7 +335,9 @@ impl Credentials {
 /// when it has any, otherwise (like `/hooks`) the global ones.
 #[derive(Debug, Clone)]
 pub struct Authenticator {
+    /// For `/hooks` and sources without credentials of their own.
     global: Credentials,
+    /// For sources with credentials of their own, by label.
     per_source: BTreeMap<String, Credentials>,
 }
 
@@ -348,7 +357,7 @@ impl Authenticator {
 pub fn read_secret_lines(
     setting: &'static str,
     path: &Path,
-) -> Result<Vec<String>, CredentialsError> {
+) -> Result<Vec<Secret>, CredentialsError> {
     let text = std::fs::read_to_string(path).map_err(|source| CredentialsError::File {
         setting,
         path: path.display().to_string(),
@@ -358,7 +367,7 @@ pub fn read_secret_lines(
         .lines()
         .map(str::trim)
         .filter(|line| !line.is_empty())
-        .map(str::to_owned)
+        .map(Secret::new)
         .collect())
 }
 
@@ -434,6 +443,7 @@ mod tests {
         std::fs::write(&path, " file-secret \n\nsecond\n").unwrap();
         let lines = read_secret_lines(SETTING, &path).unwrap();
         std::fs::remove_file(&path).unwrap();
+        let lines: Vec<&str> = lines.iter().map(Secret::expose).collect();
         assert_eq!(lines, ["file-secret", "second"]);
         let missing = read_secret_lines(SETTING, &path).unwrap_err().to_string();
         assert!(missing.contains(SETTING), "{missing}");

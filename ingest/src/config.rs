@@ -3,7 +3,8 @@
 //! Every field is validated at start (by clap, then by [`Config::authenticator`] and the Kafka
 //! settings' `resolve`), so a typo
 //! stops the service with a message that names the setting, instead of surfacing later as a
-//! failed delivery. Secrets are held as [`Secret`], whose `Debug` never shows them.
+//! failed delivery. Secrets are held as [`Secret`], whose `Debug` never shows them, from the
+//! flag or file they come from until the verifiers keep only what they need of them.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
@@ -11,35 +12,24 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::Parser;
+use hookline_runtime::admin::{AdminListener, AdminSettings};
 use hookline_runtime::kafka::KafkaConnection;
-use hookline_runtime::telemetry::LogFormat;
+use hookline_runtime::secret::Secret;
+use hookline_runtime::telemetry::LogSettings;
+use hookline_runtime::topics::TopicSettings;
 
 use crate::auth::{
     read_secret_lines, Authenticator, Credentials, CredentialsError, SignatureVerifier,
     TokenVerifier,
 };
 
-/// A secret from the command line or the environment; `Debug` shows only that it is set.
-#[derive(Clone)]
-pub struct Secret(String);
+/// Ingest's admin listener: `HOOKLINE_INGEST_ADMIN_LISTEN`, port 9464.
+#[derive(Debug, Clone)]
+pub struct IngestAdmin;
 
-impl Secret {
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
-
-impl std::str::FromStr for Secret {
-    type Err = std::convert::Infallible;
-    fn from_str(value: &str) -> Result<Self, Self::Err> {
-        Ok(Self(value.to_owned()))
-    }
+impl AdminListener for IngestAdmin {
+    const ENV: &'static str = "HOOKLINE_INGEST_ADMIN_LISTEN";
+    const DEFAULT: &'static str = "127.0.0.1:9464";
 }
 
 #[derive(Debug, Clone, Parser)]
@@ -60,13 +50,9 @@ pub struct Config {
     #[arg(long, env = "HOOKLINE_INGEST_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
 
-    /// Address for /metrics, /healthz and /readyz.
-    #[arg(
-        long,
-        env = "HOOKLINE_INGEST_ADMIN_LISTEN",
-        default_value = "127.0.0.1:9464"
-    )]
-    pub admin_listen: SocketAddr,
+    /// Address for /metrics, /healthz and /readyz (HOOKLINE_INGEST_ADMIN_LISTEN).
+    #[command(flatten)]
+    pub admin: AdminSettings<IngestAdmin>,
 
     /// Secret token(s) GitLab sends in X-Gitlab-Token; comma-separated to accept several during a
     /// rotation. Required on /hooks (and sources without their own credentials) when set.
@@ -143,26 +129,9 @@ pub struct Config {
     #[command(flatten)]
     pub kafka: KafkaConnection,
 
-    /// Prefix of every topic name: hooks go to `{prefix}pipeline`, `{prefix}job`, ….
-    #[arg(long, env = "HOOKLINE_TOPIC_PREFIX", default_value = "gitlab.")]
-    pub topic_prefix: String,
-
-    /// Partitions of each topic created at start (existing topics are left as they are).
-    #[arg(long, env = "HOOKLINE_TOPIC_PARTITIONS", default_value_t = 6, value_parser = clap::value_parser!(i32).range(1..))]
-    pub topic_partitions: i32,
-
-    /// Replication factor of each topic created at start; use 3 on a production cluster.
-    #[arg(long, env = "HOOKLINE_TOPIC_REPLICATION", default_value_t = 1, value_parser = clap::value_parser!(i32).range(1..))]
-    pub topic_replication: i32,
-
-    /// Days the dead-letter topic keeps records no table could take in full, when a service
-    /// creates it; 0 keeps them forever. Existing topics keep their `retention.ms`.
-    #[arg(
-        long,
-        env = "HOOKLINE_DEAD_LETTER_RETENTION_DAYS",
-        default_value_t = 365
-    )]
-    pub dead_letter_retention_days: u32,
+    /// Topic names and the layout of topics created at start (HOOKLINE_TOPIC_*, …).
+    #[command(flatten)]
+    pub topics: TopicSettings,
 
     /// How long librdkafka keeps trying to deliver a record, in milliseconds
     /// (`message.timeout.ms`): the spool drainer's and shutdown flush's limit per record.
@@ -173,8 +142,7 @@ pub struct Config {
     /// How long the producer waits to batch records, in milliseconds (librdkafka `linger.ms`).
     /// GitLab waits for every hook's acknowledgement, so a linger adds to every delivery; under
     /// load librdkafka still batches the records that queue while its requests are in flight.
-    // Measured against the local broker at 1,280 hooks/s: ack p50 1.4 ms at 0 against 4.0 ms
-    // at 2, p99 no worse, and the same maximum rate.
+    // Why 0: BENCHMARKS.md, "Findings behind the design".
     #[arg(long, env = "HOOKLINE_KAFKA_LINGER_MS", default_value_t = 0)]
     pub kafka_linger_ms: u64,
 
@@ -224,9 +192,9 @@ pub struct Config {
     #[arg(long, env = "HOOKLINE_SPOOL_MAX_BYTES", default_value_t = 1 << 30, value_parser = clap::value_parser!(u64).range(1..))]
     pub spool_max_bytes: u64,
 
-    /// Log format on standard error.
-    #[arg(long, env = "HOOKLINE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
-    pub log_format: LogFormat,
+    /// How logs are written (HOOKLINE_LOG_FORMAT).
+    #[command(flatten)]
+    pub log: LogSettings,
 
     /// Deduplication window (HOOKLINE_DEDUP_*).
     #[command(flatten)]
@@ -254,6 +222,12 @@ impl Config {
     /// setting is wrong.
     pub fn authenticator(&self) -> Result<Authenticator, CredentialsError> {
         let tolerance = Duration::from_secs(self.signature_tolerance_secs);
+        let tokens_of = |(setting, values): (&'static str, Vec<Secret>)| {
+            TokenVerifier::new(setting, values.iter().map(Secret::expose))
+        };
+        let signatures_of = |(setting, values): (&'static str, Vec<Secret>)| {
+            SignatureVerifier::new(setting, values.iter().map(Secret::expose), tolerance)
+        };
         let tokens = gather(
             "HOOKLINE_GITLAB_TOKEN",
             &self.gitlab_token,
@@ -267,12 +241,8 @@ impl Config {
             self.signing_secret_file.as_deref(),
         )?;
         let global = Credentials::new(
-            optional(tokens, |(setting, values)| {
-                TokenVerifier::new(setting, values)
-            })?,
-            optional(signing, |(setting, values)| {
-                SignatureVerifier::new(setting, values, tolerance)
-            })?,
+            tokens.map(tokens_of).transpose()?,
+            signing.map(signatures_of).transpose()?,
         )?;
 
         let mut source_tokens = self.per_source(
@@ -294,12 +264,11 @@ impl Config {
             .collect();
         let mut per_source = BTreeMap::new();
         for label in labels {
-            let token = optional(source_tokens.remove(&label), |(setting, values)| {
-                TokenVerifier::new(setting, values)
-            })?;
-            let signature = optional(source_signing.remove(&label), |(setting, values)| {
-                SignatureVerifier::new(setting, values, tolerance)
-            })?;
+            let token = source_tokens.remove(&label).map(tokens_of).transpose()?;
+            let signature = source_signing
+                .remove(&label)
+                .map(signatures_of)
+                .transpose()?;
             per_source.insert(label, Credentials::new(token, signature)?);
         }
         Ok(Authenticator::new(global, per_source))
@@ -313,13 +282,14 @@ impl Config {
         direct: &[Secret],
         file_setting: &'static str,
         file: Option<&Path>,
-    ) -> Result<BTreeMap<String, (&'static str, Vec<String>)>, CredentialsError> {
-        let mut grouped: BTreeMap<String, (&'static str, Vec<String>)> = BTreeMap::new();
+    ) -> Result<BTreeMap<String, (&'static str, Vec<Secret>)>, CredentialsError> {
+        let mut grouped: BTreeMap<String, (&'static str, Vec<Secret>)> = BTreeMap::new();
         let Some((named_by, entries)) = gather(setting, direct, file_setting, file)? else {
             return Ok(grouped);
         };
         for (index, entry) in entries.iter().enumerate() {
             let (label, secret) = entry
+                .expose()
                 .split_once(':')
                 .map(|(label, secret)| (label.trim(), secret.trim()))
                 .filter(|(label, secret)| !label.is_empty() && !secret.is_empty())
@@ -337,7 +307,7 @@ impl Config {
                 .entry(label.to_owned())
                 .or_insert((named_by, Vec::new()))
                 .1
-                .push(secret.to_owned());
+                .push(Secret::new(secret));
         }
         Ok(grouped)
     }
@@ -350,8 +320,8 @@ fn gather(
     direct: &[Secret],
     file_setting: &'static str,
     file: Option<&Path>,
-) -> Result<Option<(&'static str, Vec<String>)>, CredentialsError> {
-    let mut values: Vec<String> = direct.iter().map(|s| s.expose().to_owned()).collect();
+) -> Result<Option<(&'static str, Vec<Secret>)>, CredentialsError> {
+    let mut values = direct.to_vec();
     let mut named_by = setting;
     if let Some(path) = file {
         let from_file = read_secret_lines(file_setting, path)?;
@@ -367,13 +337,6 @@ fn gather(
         }
     }
     Ok((!values.is_empty()).then_some((named_by, values)))
-}
-
-fn optional<T, V>(
-    value: Option<V>,
-    build: impl FnOnce(V) -> Result<T, CredentialsError>,
-) -> Result<Option<T>, CredentialsError> {
-    value.map(build).transpose()
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@
 //! record durable.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use axum::body::{to_bytes, Body};
 use axum::extract::rejection::PathRejection;
@@ -25,8 +25,9 @@ use hookline_schemas::record::{self, RecordHeaders, Topics, INSTANCE_KEY};
 use prometheus::IntGauge;
 use tokio::sync::Semaphore;
 
-use crate::api::{Accepted, IngestError};
+use crate::api::{Accepted, IngestError, Status};
 use crate::auth::{signature_header, AuthFailure, Authenticator};
+use crate::clock::since_epoch;
 use crate::dedup::Dedup;
 use crate::prometheus::IngestMetrics;
 use crate::sinks::{HookRecord, HookSink};
@@ -41,16 +42,21 @@ mod gitlab_header {
 
 /// Everything a request handler needs, shared by all requests.
 pub struct AppState<S> {
+    /// Where accepted hooks are written.
     pub sink: S,
+    /// The credentials each endpoint requires.
     pub authenticator: Authenticator,
+    /// The topic names hooks are routed to.
     pub topics: Topics,
     /// Labels accepted in `/hooks/{source}`; bounded so metrics labels stay bounded.
     pub sources: Vec<String>,
+    /// Largest body accepted (HOOKLINE_MAX_BODY_BYTES).
     pub max_body_bytes: usize,
     /// How long the body may take to arrive once the headers are in.
     pub body_read_timeout: Duration,
     /// One permit per delivery handled at once; none left means 503 at once.
     pub admission: Semaphore,
+    /// Requests, failures and latencies.
     pub metrics: IngestMetrics,
     /// Hooks accepted recently; duplicates are answered without a write.
     pub dedup: Arc<Dedup>,
@@ -127,8 +133,8 @@ async fn receive<S: HookSink>(
         Err(_) => Err(IngestError::Overloaded),
     };
     let outcome = match &result {
-        Ok(accepted) => accepted.status,
-        Err(error) => error.outcome(),
+        Ok(accepted) => accepted.status.as_str(),
+        Err(error) => error.refusal().as_str(),
     };
     state
         .metrics
@@ -189,9 +195,9 @@ async fn accept<S: HookSink>(
     };
     let accepted = Accepted {
         status: if routed.dead_letter_reason.is_some() {
-            "dead_lettered"
+            Status::DeadLettered
         } else {
-            "accepted"
+            Status::Accepted
         },
         event_id: headers.event_id.clone(),
         topic: routed.topic.clone(),
@@ -209,8 +215,8 @@ async fn accept<S: HookSink>(
             Err(reason) => {
                 tracing::debug!(event_id = %accepted.event_id, reason = reason.as_str(), "duplicate hook not written again");
                 return Ok(Accepted {
-                    status: "duplicate",
-                    reason: Some(reason.as_str()),
+                    status: Status::Duplicate,
+                    reason: Some(reason),
                     ..accepted
                 });
             }
@@ -230,7 +236,7 @@ async fn accept<S: HookSink>(
         .await
         .map_err(|error| {
             tracing::error!(event_id = %accepted.event_id, %error, "hook not stored");
-            IngestError::Unavailable(error.to_string())
+            IngestError::Unavailable(error)
         })?;
     if let Some(claim) = claim {
         claim.keep();
@@ -260,7 +266,7 @@ async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Byte
                 limit,
             }
         } else {
-            IngestError::BodyRead(error.to_string())
+            IngestError::BodyRead(error)
         }
     })
 }
@@ -268,8 +274,11 @@ async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Byte
 /// Where a body goes, under which key, and why it is a dead letter if it is one.
 #[derive(Debug, PartialEq, Eq)]
 struct Route {
+    /// The family's topic, or the dead-letter topic.
     topic: String,
+    /// The record key (see `hookline_schemas::record::record_key`).
     key: String,
+    /// Why the body is a dead letter, when it is one.
     dead_letter_reason: Option<String>,
 }
 
@@ -318,12 +327,6 @@ fn gitlab_version(user_agent: &str) -> Option<String> {
         .strip_prefix("GitLab/")
         .map(|rest| rest.split_whitespace().next().unwrap_or("").to_owned())
         .filter(|v| !v.is_empty())
-}
-
-fn since_epoch() -> Duration {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -385,8 +388,11 @@ mod dedup_tests {
 
     use super::*;
     use crate::auth::{Credentials, TokenVerifier};
+    use crate::dedup::Reason;
     use crate::dedup::{DedupConfig, DedupMetrics};
     use crate::sinks::SinkError;
+    use rdkafka::error::KafkaError;
+    use rdkafka::types::RDKafkaErrorCode;
 
     /// Counts writes; fails the first one, or never finishes it, when asked to.
     #[derive(Default)]
@@ -403,7 +409,9 @@ mod dedup_tests {
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
             if self.fail_next.swap(false, Ordering::SeqCst) {
-                return Err(SinkError::NotAcknowledged("broker down".into()));
+                return Err(SinkError::NotAcknowledged(KafkaError::MessageProduction(
+                    RDKafkaErrorCode::BrokerNotAvailable,
+                )));
             }
             self.writes.fetch_add(1, Ordering::SeqCst);
             Ok(())
@@ -420,6 +428,7 @@ mod dedup_tests {
             dedup_window_secs: 60,
             dedup_max_ids: 100,
             dedup_rebuild_timeout_secs: 1,
+            dedup_fetch_wait_ms: 500,
         };
         AppState {
             sink: Sink::default(),
@@ -453,7 +462,7 @@ mod dedup_tests {
     async fn concurrent_copies_are_written_once() {
         let state = state();
         let (a, b) = tokio::join!(post(&state, "k"), post(&state, "other-hook"));
-        let mut statuses = [a.unwrap().status, b.unwrap().status];
+        let mut statuses = [a.unwrap().status.as_str(), b.unwrap().status.as_str()];
         statuses.sort_unstable();
         assert_eq!(statuses, ["accepted", "duplicate"]);
         assert_eq!(state.sink.writes.load(Ordering::SeqCst), 1);
@@ -467,11 +476,11 @@ mod dedup_tests {
             post(&state, "k").await,
             Err(IngestError::Unavailable(_))
         ));
-        assert_eq!(post(&state, "k").await.unwrap().status, "accepted");
+        assert_eq!(post(&state, "k").await.unwrap().status, Status::Accepted);
         let again = post(&state, "k").await.unwrap();
         assert_eq!(
             (again.status, again.reason),
-            ("duplicate", Some("delivery_key"))
+            (Status::Duplicate, Some(Reason::DeliveryKey))
         );
         assert_eq!(state.sink.writes.load(Ordering::SeqCst), 1);
     }
@@ -497,7 +506,7 @@ mod dedup_tests {
         }
         assert_eq!(window_ids(), Some(0.0));
         // GitLab's "Resend" is accepted and written, not answered `duplicate`.
-        assert_eq!(post(&state, "k").await.unwrap().status, "accepted");
+        assert_eq!(post(&state, "k").await.unwrap().status, Status::Accepted);
         assert_eq!(state.sink.writes.load(Ordering::SeqCst), 1);
     }
 }

@@ -5,10 +5,11 @@
 //! ([`sinks::kafka`]), answering GitLab ([`api`]) only once the record is durable. Its
 //! configuration is in [`config`], its metrics in [`prometheus`]; the record format it writes
 //! is defined in `hookline_schemas::record`. Hooks accepted before are answered but not
-//! written again ([`dedup`]).
+//! written again ([`dedup`]). Times are read from one [`clock`].
 
 pub mod api;
 pub mod auth;
+pub mod clock;
 pub mod config;
 pub mod dedup;
 pub mod hooks;

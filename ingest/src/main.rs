@@ -1,6 +1,18 @@
 //! `hookline-ingest`: wires configuration, Kafka, the spool, the webhook listener and the admin
-//! listener, and shuts them down in order: stop accepting, finish in-flight hooks, stop the
-//! spool drainer, flush the producer, close the spool.
+//! listener, and shuts them down once, in this order, when SIGINT or SIGTERM arrives:
+//!
+//! 1. the webhook listener stops accepting and answers every delivery in flight;
+//! 2. the spool drainer and its oldest-age refresh stop (nothing more goes from the spool to
+//!    the producer; unacknowledged records stay spooled);
+//! 3. the deduplication log writer hands its last entries to the producer and waits for
+//!    their acknowledgements;
+//! 4. the producer is flushed (within `HOOKLINE_KAFKA_ACK_TIMEOUT_MS`);
+//! 5. the spool's writer commits what it holds and ends;
+//! 6. the deduplication tailer thread, which only reads and stopped at the signal, is joined
+//!    (late, as a metadata request it is blocked in while Kafka is away takes up to 10 s), and
+//!    so are the background tasks (readiness probe, topic creation retry);
+//! 7. the admin listener, which stopped taking requests at the signal, is joined.
+//!
 //! A signal during start-up (while topics are being created) ends the process at once.
 
 use std::sync::Arc;
@@ -18,7 +30,8 @@ use hookline_ingest::sinks::kafka::{KafkaSettings, KafkaSink};
 use hookline_ingest::sinks::metrics::SpoolMetrics;
 use hookline_ingest::sinks::spool::{Spool, SpoolSettings};
 use hookline_runtime::admin::{self, Readiness};
-use hookline_runtime::topics::{self, TopicLayout};
+use hookline_runtime::shutdown::Tasks;
+use hookline_runtime::topics;
 use hookline_runtime::{http, listen, shutdown, telemetry};
 use hookline_schemas::record::Topics;
 use prometheus::Registry;
@@ -33,7 +46,7 @@ const READINESS_INTERVAL: Duration = Duration::from_secs(5);
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let config = Config::parse();
-    telemetry::init(config.log_format);
+    telemetry::init(config.log.log_format);
     let authenticator = config
         .authenticator()
         .context("invalid credentials configuration")?;
@@ -59,31 +72,21 @@ async fn main() -> anyhow::Result<()> {
     );
 
     let webhooks = listen::bind(config.listen, "webhooks", "HOOKLINE_INGEST_LISTEN").await?;
-    let admin_listener = listen::bind(
-        config.admin_listen,
-        "metrics and health probes",
-        "HOOKLINE_INGEST_ADMIN_LISTEN",
-    )
-    .await?;
     let shutdown = shutdown::on_signal();
-    let admin_task = tokio::spawn(admin::serve(
-        admin_listener,
+    let tasks = Tasks::default();
+    let admin_task = admin::start(
+        &config.admin,
         registry.clone(),
         readiness.clone(),
-        shutdown.clone(),
-    ));
+        &shutdown,
+    )
+    .await?;
 
-    let topics = Topics::new(config.topic_prefix.clone());
+    let topics = Topics::new(config.topics.topic_prefix.clone());
     let max_message_bytes = topics::max_message_bytes_for(config.max_body_bytes as u64);
-    let layout = TopicLayout {
-        partitions: config.topic_partitions,
-        replication: config.topic_replication,
-        max_message_bytes,
-        retention_ms: vec![(
-            topics.dead_letter(),
-            topics::retention_ms_for_days(config.dead_letter_retention_days),
-        )],
-    };
+    let layout = config
+        .topics
+        .layout(topics.dead_letter(), max_message_bytes);
     let created = shutdown::unless_cancelled(
         &shutdown,
         topics::ensure(
@@ -102,15 +105,19 @@ async fn main() -> anyhow::Result<()> {
             // Kafka being down must not keep ingest from starting: hooks go to the spool,
             // and the topics are created as soon as the brokers answer.
             tracing::error!(%error, "cannot create topics now; starting anyway, hooks are spooled until Kafka answers");
-            tokio::spawn(topics::ensure_until_created(
-                kafka_client.clone(),
-                topics.all(),
-                layout,
-                shutdown.clone(),
-            ));
+            tasks.spawn(
+                "topic creation",
+                topics::ensure_until_created(
+                    kafka_client.clone(),
+                    topics.all(),
+                    layout,
+                    shutdown.clone(),
+                ),
+            );
         }
         None => {
             tracing::info!("stopped while creating topics");
+            tasks.join().await;
             admin_task.await.context("admin listener panicked")??;
             return Ok(());
         }
@@ -138,7 +145,7 @@ async fn main() -> anyhow::Result<()> {
         config.kafka_ack_deadline(),
         spool_metrics,
     );
-    let dedup = dedup::start(
+    let deduplication = dedup::start(
         &config.dedup,
         &kafka_client,
         &topics,
@@ -156,14 +163,14 @@ async fn main() -> anyhow::Result<()> {
         body_read_timeout: config.body_read_timeout(),
         admission: Semaphore::new(config.max_concurrent_requests as usize),
         metrics,
-        dedup,
+        dedup: deduplication.dedup.clone(),
     });
     let probe = state.clone();
-    readiness.watch("sink", READINESS_INTERVAL, move || {
+    readiness.watch("sink", READINESS_INTERVAL, &tasks, &shutdown, move || {
         probe.sink.check_ready(READINESS_INTERVAL)
     });
 
-    tracing::info!(listen = %config.listen, admin = %config.admin_listen, "ingest ready: POST GitLab webhooks to /hooks");
+    tracing::info!(listen = %config.listen, admin = %config.admin.admin_listen, "ingest ready: POST GitLab webhooks to /hooks");
     http::serve(
         webhooks,
         router(state.clone()),
@@ -172,14 +179,18 @@ async fn main() -> anyhow::Result<()> {
     )
     .await;
 
+    // The shutdown order of the module documentation, from step 2.
     tracing::info!("webhook listener closed; flushing the Kafka producer");
     drainer.await.context("spool drainer panicked")?;
+    kafka.close_dedup_log().await;
     if let Err(error) = kafka.flush(config.kafka_ack_timeout()) {
         tracing::error!(%error, "records still unacknowledged at shutdown");
     }
     spool.close();
     tracing::info!(spooled = spool.len(), "spool closed");
     shutdown.cancel();
+    deduplication.join_tailer().await;
+    tasks.join().await;
     admin_task.await.context("admin listener panicked")??;
     tracing::info!("ingest stopped");
     Ok(())

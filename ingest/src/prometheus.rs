@@ -3,6 +3,7 @@
 //! Labels are bounded: hooks are counted by event *family* (a fixed set), never by the raw
 //! `X-Gitlab-Event` value, which an unauthenticated client could vary without limit.
 
+use hookline_runtime::metrics::register;
 use prometheus::{
     exponential_buckets, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts,
     Registry,
@@ -39,72 +40,62 @@ impl IngestMetrics {
     pub fn register(registry: &Registry) -> prometheus::Result<Self> {
         let latency_buckets = exponential_buckets(0.0005, 2.0, 16)?;
         let metrics = Self {
-            requests_total: IntCounterVec::new(
+            requests_total: register(registry, IntCounterVec::new(
                 Opts::new(
                     "hookline_ingest_requests_total",
                     "Webhook deliveries by event family and outcome.",
                 ),
                 &["family", "outcome"],
-            )?,
-            auth_failures_total: IntCounterVec::new(
+            )?)?,
+            auth_failures_total: register(registry, IntCounterVec::new(
                 Opts::new(
                     "hookline_ingest_auth_failures_total",
                     "Deliveries refused for a missing or wrong credential, by source and reason.",
                 ),
                 &["source", "reason"],
-            )?,
-            payload_bytes: Histogram::with_opts(
+            )?)?,
+            payload_bytes: register(registry, Histogram::with_opts(
                 HistogramOpts::new(
                     "hookline_ingest_payload_bytes",
                     "Size of accepted webhook bodies in bytes.",
                 )
                 .buckets(exponential_buckets(256.0, 4.0, 10)?),
-            )?,
-            ack_seconds: Histogram::with_opts(
+            )?)?,
+            ack_seconds: register(registry, Histogram::with_opts(
                 HistogramOpts::new(
                     "hookline_ingest_ack_seconds",
                     "Time from receiving a webhook body to answering GitLab, in seconds.",
                 )
                 .buckets(latency_buckets.clone()),
-            )?,
-            kafka_produce_seconds: Histogram::with_opts(
+            )?)?,
+            kafka_produce_seconds: register(registry, Histogram::with_opts(
                 HistogramOpts::new(
                     "hookline_ingest_kafka_produce_seconds",
                     "Time for Kafka to acknowledge a produced record, in seconds.",
                 )
                 .buckets(latency_buckets),
-            )?,
-            requests_in_flight: IntGauge::new(
+            )?)?,
+            requests_in_flight: register(registry, IntGauge::new(
                 "hookline_ingest_requests_in_flight",
                 "Webhook deliveries being handled now.",
-            )?,
-            dedup_log_failures: IntCounter::new(
+            )?)?,
+            dedup_log_failures: register(registry, IntCounter::new(
                 "hookline_ingest_dedup_log_failures_total",
                 "Hooks written to Kafka whose ids could not be written to the deduplication log topic.",
-            )?,
-            kafka_queue_messages: IntGauge::new(
+            )?)?,
+            kafka_queue_messages: register(registry, IntGauge::new(
                 "hookline_ingest_kafka_queue_messages",
                 "Records waiting in the Kafka producer's queues (librdkafka statistics msg_cnt).",
-            )?,
-            kafka_queue_bytes: IntGauge::new(
+            )?)?,
+            kafka_queue_bytes: register(registry, IntGauge::new(
                 "hookline_ingest_kafka_queue_bytes",
                 "Bytes of the records waiting in the Kafka producer's queues (librdkafka statistics msg_size).",
-            )?,
-            kafka_queue_capacity_messages: IntGauge::new(
+            )?)?,
+            kafka_queue_capacity_messages: register(registry, IntGauge::new(
                 "hookline_ingest_kafka_queue_capacity_messages",
                 "Records the Kafka producer's queues hold at most (librdkafka statistics msg_max); 0 until the first statistics.",
-            )?,
+            )?)?,
         };
-        registry.register(Box::new(metrics.requests_total.clone()))?;
-        registry.register(Box::new(metrics.auth_failures_total.clone()))?;
-        registry.register(Box::new(metrics.payload_bytes.clone()))?;
-        registry.register(Box::new(metrics.ack_seconds.clone()))?;
-        registry.register(Box::new(metrics.kafka_produce_seconds.clone()))?;
-        registry.register(Box::new(metrics.requests_in_flight.clone()))?;
-        registry.register(Box::new(metrics.kafka_queue_messages.clone()))?;
-        registry.register(Box::new(metrics.kafka_queue_bytes.clone()))?;
-        registry.register(Box::new(metrics.kafka_queue_capacity_messages.clone()))?;
-        registry.register(Box::new(metrics.dedup_log_failures.clone()))?;
         Ok(metrics)
     }
 }

@@ -9,6 +9,8 @@
 //! - `/metrics` is the Prometheus text exposition of the service's own [`Registry`].
 
 use std::collections::BTreeMap;
+use std::marker::PhantomData;
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use axum::extract::State;
@@ -18,7 +20,39 @@ use axum::routing::get;
 use axum::Router;
 use prometheus::{Encoder, Registry, TextEncoder};
 use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+
+use crate::listen::{self, ListenError};
+use crate::shutdown::Tasks;
+
+/// Which service an admin listener belongs to: each has its own variable and port, so that
+/// both can run on one host.
+pub trait AdminListener: Clone + Send + Sync + 'static {
+    /// The variable that sets the address, also named when the address is taken.
+    const ENV: &'static str;
+    /// The address when the variable is not set.
+    const DEFAULT: &'static str;
+}
+
+/// The admin listener's address, as `--admin-listen` and the service's variable.
+#[derive(Clone, clap::Args)]
+pub struct AdminSettings<L: AdminListener> {
+    /// Address for /metrics, /healthz and /readyz.
+    #[arg(long, env = L::ENV, default_value = L::DEFAULT)]
+    pub admin_listen: SocketAddr,
+    /// Which service's variable and default apply.
+    #[arg(skip)]
+    service: PhantomData<L>,
+}
+
+impl<L: AdminListener> std::fmt::Debug for AdminSettings<L> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdminSettings")
+            .field("admin_listen", &self.admin_listen)
+            .finish()
+    }
+}
 
 /// Whether the service's dependencies are reachable, as last observed by the service.
 #[derive(Debug, Clone, Default)]
@@ -47,23 +81,39 @@ impl Readiness {
     }
 
     /// Registers `dependency` and keeps it current by running the blocking `probe` every
-    /// `interval` on the blocking thread pool, for as long as the runtime lives.
-    pub fn watch<F>(&self, dependency: &'static str, interval: std::time::Duration, probe: F)
-    where
+    /// `interval` on the blocking thread pool, on `tasks`, until `shutdown` is cancelled.
+    pub fn watch<F>(
+        &self,
+        dependency: &'static str,
+        interval: std::time::Duration,
+        tasks: &Tasks,
+        shutdown: &CancellationToken,
+        probe: F,
+    ) where
         F: Fn() -> Result<(), String> + Send + Sync + 'static,
     {
         self.register(dependency);
         let readiness = self.clone();
         let probe = Arc::new(probe);
-        tokio::spawn(async move {
+        let shutdown = shutdown.clone();
+        tasks.spawn(dependency, async move {
             loop {
                 let attempt = probe.clone();
-                match tokio::task::spawn_blocking(move || attempt()).await {
+                // A probe still waiting on its dependency at shutdown is left to finish on
+                // the blocking pool: its answer no longer matters.
+                let probed = tokio::select! {
+                    probed = tokio::task::spawn_blocking(move || attempt()) => probed,
+                    () = shutdown.cancelled() => return,
+                };
+                match probed {
                     Ok(Ok(())) => readiness.set_ready(dependency),
                     Ok(Err(reason)) => readiness.set_not_ready(dependency, reason),
                     Err(error) => readiness.set_not_ready(dependency, error.to_string()),
                 }
-                tokio::time::sleep(interval).await;
+                tokio::select! {
+                    () = tokio::time::sleep(interval) => {}
+                    () = shutdown.cancelled() => return,
+                }
             }
         });
     }
@@ -85,7 +135,9 @@ impl Readiness {
 
 #[derive(Clone)]
 struct AdminState {
+    /// What `/metrics` shows.
     registry: Registry,
+    /// What `/readyz` answers from.
     readiness: Readiness,
 }
 
@@ -99,6 +151,23 @@ pub fn router(registry: Registry, readiness: Readiness) -> Router {
             registry,
             readiness,
         })
+}
+
+/// Opens the admin listener and serves the admin routes on it until `shutdown` is cancelled;
+/// the handle resolves once it stopped.
+pub async fn start<L: AdminListener>(
+    settings: &AdminSettings<L>,
+    registry: Registry,
+    readiness: Readiness,
+    shutdown: &CancellationToken,
+) -> Result<JoinHandle<std::io::Result<()>>, ListenError> {
+    let listener = listen::bind(settings.admin_listen, "metrics and health probes", L::ENV).await?;
+    Ok(tokio::spawn(serve(
+        listener,
+        registry,
+        readiness,
+        shutdown.clone(),
+    )))
 }
 
 /// Serves the admin routes until `shutdown` is cancelled.
@@ -140,6 +209,35 @@ async fn readyz(State(state): State<AdminState>) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[derive(Clone)]
+    struct TestAdmin;
+
+    impl AdminListener for TestAdmin {
+        const ENV: &'static str = "HOOKLINE_TEST_ADMIN_LISTEN";
+        const DEFAULT: &'static str = "127.0.0.1:9999";
+    }
+
+    #[test]
+    fn the_admin_address_comes_from_the_services_variable() {
+        use clap::Parser;
+
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            admin: AdminSettings<TestAdmin>,
+        }
+
+        let parse = |args: &[&str]| Cli::try_parse_from(args).unwrap().admin.admin_listen;
+        assert_eq!(parse(&["test"]).to_string(), "127.0.0.1:9999");
+        assert_eq!(
+            parse(&["test", "--admin-listen=0.0.0.0:1"]).to_string(),
+            "0.0.0.0:1"
+        );
+        // No other test reads this variable.
+        std::env::set_var(TestAdmin::ENV, "127.0.0.2:2");
+        assert_eq!(parse(&["test"]).to_string(), "127.0.0.2:2");
+    }
 
     #[test]
     fn readiness_needs_every_dependency() {

@@ -13,6 +13,8 @@ use std::path::PathBuf;
 use clap::{Args, ValueEnum};
 use rdkafka::config::ClientConfig;
 
+use crate::secret::Secret;
+
 /// The Kafka connection settings, as flags and `HOOKLINE_KAFKA_*` variables.
 #[derive(Clone, Args)]
 pub struct KafkaConnection {
@@ -40,7 +42,7 @@ pub struct KafkaConnection {
     /// SASL password (librdkafka `sasl.password`); prefer --kafka-sasl-password-file, which
     /// keeps it out of the process's environment.
     #[arg(long, env = "HOOKLINE_KAFKA_SASL_PASSWORD", hide_env_values = true)]
-    pub kafka_sasl_password: Option<String>,
+    pub kafka_sasl_password: Option<Secret>,
 
     /// File holding the SASL password (surrounding whitespace ignored).
     #[arg(long, env = "HOOKLINE_KAFKA_SASL_PASSWORD_FILE")]
@@ -192,7 +194,7 @@ impl KafkaConnection {
             config
                 .set("sasl.mechanism", librdkafka_name(mechanism))
                 .set("sasl.username", username)
-                .set("sasl.password", password);
+                .set("sasl.password", password.expose());
         } else {
             let sasl_settings = [
                 (
@@ -246,12 +248,12 @@ impl KafkaConnection {
         })
     }
 
-    fn password(&self) -> Result<Option<String>, KafkaSettingsError> {
+    fn password(&self) -> Result<Option<Secret>, KafkaSettingsError> {
         match (&self.kafka_sasl_password, &self.kafka_sasl_password_file) {
             (Some(_), Some(_)) => Err(KafkaSettingsError::TwoPasswords),
             (Some(password), None) => Ok(Some(password.clone())),
             (None, Some(path)) => std::fs::read_to_string(path)
-                .map(|password| Some(password.trim().to_owned()))
+                .map(|password| Some(Secret::new(password.trim())))
                 .map_err(|source| KafkaSettingsError::PasswordFile {
                     path: path.clone(),
                     source,
@@ -261,6 +263,8 @@ impl KafkaConnection {
     }
 }
 
+/// Written out rather than derived: `kafka_options` values may be secrets too
+/// (`ssl.key.password`, `sasl.oauthbearer.client.secret`), so only their names are shown.
 impl std::fmt::Debug for KafkaConnection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("KafkaConnection")
@@ -268,10 +272,7 @@ impl std::fmt::Debug for KafkaConnection {
             .field("kafka_security_protocol", &self.kafka_security_protocol)
             .field("kafka_sasl_mechanism", &self.kafka_sasl_mechanism)
             .field("kafka_sasl_username", &self.kafka_sasl_username)
-            .field(
-                "kafka_sasl_password",
-                &self.kafka_sasl_password.as_ref().map(|_| "***"),
-            )
+            .field("kafka_sasl_password", &self.kafka_sasl_password)
             .field("kafka_sasl_password_file", &self.kafka_sasl_password_file)
             .field("kafka_ssl_ca_location", &self.kafka_ssl_ca_location)
             .field(

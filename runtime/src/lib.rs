@@ -6,13 +6,15 @@
 //! ([`telemetry`]); one shutdown path for SIGINT and SIGTERM ([`shutdown`]); listeners that say
 //! which setting to change when their port is taken ([`listen`]); how they reach Kafka, TLS
 //! and SASL included ([`kafka`]); and the Kafka topics they depend on, created with the
-//! configured partitions ([`topics`]); secrets that never print ([`secret`]); and the check that
-//! keeps the configuration reference true to their command lines ([`reference`]).
+//! configured partitions ([`topics`]); secrets that never print ([`secret`]); metrics
+//! registered in one step ([`metrics`]); and the check that keeps the configuration reference
+//! true to their command lines ([`reference`]).
 
 pub mod admin;
 pub mod http;
 pub mod kafka;
 pub mod listen;
+pub mod metrics;
 pub mod reference;
 pub mod secret;
 pub mod shutdown;

@@ -8,9 +8,13 @@ use tokio::net::TcpListener;
 #[derive(Debug, thiserror::Error)]
 #[error("cannot listen on {addr} for {purpose}: {source}; set {setting} to a free address")]
 pub struct ListenError {
+    /// The address asked for.
     pub addr: SocketAddr,
+    /// What the listener is for.
     pub purpose: &'static str,
+    /// The setting that chooses the address.
     pub setting: &'static str,
+    /// Why binding failed.
     #[source]
     pub source: std::io::Error,
 }

@@ -2,9 +2,10 @@
 //! ClickHouse passwords.
 //!
 //! One type for all of them, so that no configuration struct can print one by accident: its
-//! `Debug` shows only whether it is set, and reading it takes a visible [`Secret::expose`].
+//! `Debug` shows only whether it is set, `Display` (for a `%secret` log field written by
+//! mistake) shows `***`, and reading it takes a visible [`Secret::expose`].
 
-/// A secret value; `Debug` never shows it.
+/// A secret value; neither `Debug` nor `Display` shows it.
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct Secret(String);
 
@@ -33,6 +34,12 @@ impl std::fmt::Debug for Secret {
     }
 }
 
+impl std::fmt::Display for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("***")
+    }
+}
+
 impl std::str::FromStr for Secret {
     type Err = std::convert::Infallible;
     fn from_str(value: &str) -> Result<Self, Self::Err> {
@@ -48,6 +55,7 @@ mod tests {
     fn debug_never_shows_the_value() {
         let secret: Secret = "hunter2".parse().unwrap();
         assert_eq!(format!("{secret:?}"), "Secret(***)");
+        assert_eq!(secret.to_string(), "***");
         assert_eq!(secret.expose(), "hunter2");
         assert_eq!(format!("{:?}", Secret::default()), "Secret(empty)");
     }

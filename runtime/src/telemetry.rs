@@ -15,6 +15,14 @@ pub enum LogFormat {
     Json,
 }
 
+/// The logging settings both services take.
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub struct LogSettings {
+    /// Log format on standard error.
+    #[arg(long, env = "HOOKLINE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
 /// Installs the global subscriber. Call once, first thing in `main`.
 pub fn init(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));

@@ -27,6 +27,49 @@ use rdkafka::types::RDKafkaErrorCode;
 
 use crate::kafka::KafkaClient;
 
+/// The topics' names and how those created at start are laid out, as flags and
+/// `HOOKLINE_TOPIC_*` variables; both services take the same, so that they agree.
+#[derive(Debug, Clone, clap::Args)]
+pub struct TopicSettings {
+    /// Prefix of every topic name: hooks go to `{prefix}pipeline`, `{prefix}job`, …; the same
+    /// on ingest and the consumers.
+    #[arg(long, env = "HOOKLINE_TOPIC_PREFIX", default_value = "gitlab.")]
+    pub topic_prefix: String,
+
+    /// Partitions of each topic created at start (existing topics are left as they are).
+    #[arg(long, env = "HOOKLINE_TOPIC_PARTITIONS", default_value_t = 6, value_parser = clap::value_parser!(i32).range(1..))]
+    pub topic_partitions: i32,
+
+    /// Replication factor of each topic created at start; use 3 on a production cluster.
+    #[arg(long, env = "HOOKLINE_TOPIC_REPLICATION", default_value_t = 1, value_parser = clap::value_parser!(i32).range(1..))]
+    pub topic_replication: i32,
+
+    /// Days the dead-letter topic keeps records no table could take in full, when a service
+    /// creates it; 0 keeps them forever. Existing topics keep their `retention.ms`.
+    #[arg(
+        long,
+        env = "HOOKLINE_DEAD_LETTER_RETENTION_DAYS",
+        default_value_t = 365
+    )]
+    pub dead_letter_retention_days: u32,
+}
+
+impl TopicSettings {
+    /// The layout of topics created at start, for records up to `max_message_bytes`, with the
+    /// dead-letter topic named `dead_letter` kept as configured.
+    pub fn layout(&self, dead_letter: String, max_message_bytes: u64) -> TopicLayout {
+        TopicLayout {
+            partitions: self.topic_partitions,
+            replication: self.topic_replication,
+            max_message_bytes,
+            retention_ms: vec![(
+                dead_letter,
+                retention_ms_for_days(self.dead_letter_retention_days),
+            )],
+        }
+    }
+}
+
 /// How every topic of the project is laid out.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TopicLayout {
@@ -92,6 +135,7 @@ pub enum TopicError {
 /// An existing topic that takes smaller records than wanted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SmallTopic {
+    /// The topic's name.
     pub topic: String,
     /// Its `max.message.bytes` as the broker reports it.
     pub max_message_bytes: u64,

@@ -41,6 +41,7 @@ pub mod header {
 /// Names of the topics under one prefix.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Topics {
+    /// Put before every topic name (HOOKLINE_TOPIC_PREFIX).
     prefix: String,
 }
 

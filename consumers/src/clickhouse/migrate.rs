@@ -42,8 +42,11 @@ pub enum MigrateError {
 
 #[derive(Debug, Row, Serialize, Deserialize)]
 struct AppliedMigration {
+    /// The migration's number, its file name's prefix.
     version: u32,
+    /// The rest of its file name, for messages.
     name: String,
+    /// When it was applied, for operators reading the table.
     #[serde(with = "clickhouse::serde::time::datetime64::millis")]
     applied_at: OffsetDateTime,
 }

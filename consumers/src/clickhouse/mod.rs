@@ -84,7 +84,11 @@ pub async fn watch_reachable(
     shutdown: hookline_runtime::shutdown::CancellationToken,
 ) {
     loop {
-        match bounded(timeout, client.query("SELECT 1").fetch_one::<u8>()).await {
+        let answered = tokio::select! {
+            answered = bounded(timeout, client.query("SELECT 1").fetch_one::<u8>()) => answered,
+            () = shutdown.cancelled() => return,
+        };
+        match answered {
             Ok(_) => readiness.set_ready(READINESS_CHECK),
             Err(error) => readiness.set_not_ready(
                 READINESS_CHECK,

@@ -53,9 +53,13 @@ pub struct Timeouts {
 
 /// Writes batches to ClickHouse.
 pub struct ClickHouseSink {
+    /// The connection to the database holding the tables.
     client: Client,
+    /// How long an insert may take before ClickHouse counts as down.
     timeouts: Timeouts,
+    /// Rows written, errors and insert times.
     metrics: ConsumerMetrics,
+    /// Told whether the last insert reached ClickHouse.
     readiness: Readiness,
 }
 
@@ -78,6 +82,7 @@ pub struct Rejected {
 /// What became of a batch: inserted, but for the records listed.
 #[derive(Debug, Default)]
 pub struct Written {
+    /// Records whose rows ClickHouse refused, to be dead-lettered.
     pub rejected: Vec<Rejected>,
 }
 
@@ -257,6 +262,7 @@ impl ClickHouseSink {
 /// What one try of a whole batch has done so far.
 #[derive(Default)]
 struct Attempt {
+    /// What this try has to report so far (the records ClickHouse refused).
     written: Written,
     /// Whether ClickHouse took any insert in this try: proof that it works at all.
     inserted_any: bool,

@@ -40,6 +40,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use hookline_runtime::admin::Readiness;
 use hookline_runtime::kafka::KafkaClient;
+use hookline_runtime::metrics::register;
 use hookline_runtime::shutdown::CancellationToken;
 use hookline_schemas::record::{RecordHeaders, Topics};
 use prometheus::{IntCounterVec, IntGauge, Opts, Registry};
@@ -70,6 +71,14 @@ pub struct DedupConfig {
         default_value_t = 120
     )]
     pub dedup_rebuild_timeout_secs: u64,
+
+    /// How long the broker may hold the deduplication tailer's fetch while no new entry
+    /// arrives, in milliseconds. Kafka answers as soon as an entry arrives, so this only paces
+    /// idle partitions; a broker that holds every fetch this long (Tansu) adds it to the time
+    /// before another replica sees a hook as a duplicate.
+    // librdkafka `fetch.wait.max.ms`; its default, 500, suits Apache Kafka.
+    #[arg(long, env = "HOOKLINE_DEDUP_FETCH_WAIT_MS", default_value_t = 500, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub dedup_fetch_wait_ms: u64,
 }
 
 impl DedupConfig {
@@ -82,6 +91,36 @@ impl DedupConfig {
     }
 }
 
+/// Deduplication could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot register the deduplication metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+    #[error("cannot start the deduplication tailer thread: {0}")]
+    Thread(#[from] std::io::Error),
+}
+
+/// The window, and the thread keeping it current.
+pub struct Started {
+    /// The window the request handlers claim ids in.
+    pub dedup: Arc<Dedup>,
+    /// The [`tailer`] thread, when deduplication is on; it ends once `shutdown` is cancelled.
+    tailer: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Started {
+    /// Waits for the tailer thread to end; call once `shutdown` is cancelled.
+    pub async fn join_tailer(self) {
+        let Some(tailer) = self.tailer else {
+            return;
+        };
+        match tokio::task::spawn_blocking(move || tailer.join()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) | Err(_) => tracing::error!("the deduplication tailer panicked"),
+        }
+    }
+}
+
 /// Builds the window and, when deduplication is on, starts the [`tailer`] that rebuilds it
 /// and keeps it current; `/readyz` fails until the window is rebuilt.
 pub fn start(
@@ -91,25 +130,34 @@ pub fn start(
     registry: &Registry,
     readiness: &Readiness,
     shutdown: &CancellationToken,
-) -> anyhow::Result<Arc<Dedup>> {
+) -> Result<Started, StartError> {
     let metrics = DedupMetrics::register(registry)?;
     let dedup = Arc::new(Dedup::new(config, metrics));
+    let mut tailer = None;
     if dedup.enabled() {
         let settings = tailer::TailerSettings {
             kafka: kafka.clone(),
             topic: topics.dedup(),
             span_ms: config.span_ms(),
             rebuild_timeout: std::time::Duration::from_secs(config.dedup_rebuild_timeout_secs),
+            fetch_wait: std::time::Duration::from_millis(config.dedup_fetch_wait_ms),
         };
-        tailer::spawn(settings, dedup.clone(), readiness.clone(), shutdown.clone())?;
+        tailer = Some(tailer::spawn(
+            settings,
+            dedup.clone(),
+            readiness.clone(),
+            shutdown.clone(),
+        )?);
     }
-    Ok(dedup)
+    Ok(Started { dedup, tailer })
 }
 
 /// The ids of one hook.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HookIds {
+    /// Identifies the content: the same event type and body.
     pub event_id: Id,
+    /// Identifies the delivery: the same for GitLab's retries and resends.
     pub delivery_key: Option<Id>,
 }
 
@@ -173,25 +221,31 @@ pub struct DedupMetrics {
 impl DedupMetrics {
     pub fn register(registry: &Registry) -> prometheus::Result<Self> {
         let metrics = Self {
-            window_ids: IntGauge::new(
-                "hookline_ingest_dedup_window_ids",
-                "Ids (event ids and delivery keys) in the deduplication window.",
+            window_ids: register(
+                registry,
+                IntGauge::new(
+                    "hookline_ingest_dedup_window_ids",
+                    "Ids (event ids and delivery keys) in the deduplication window.",
+                )?,
             )?,
-            window_bytes: IntGauge::new(
-                "hookline_ingest_dedup_window_bytes",
-                "Estimated memory of the deduplication window, in bytes.",
+            window_bytes: register(
+                registry,
+                IntGauge::new(
+                    "hookline_ingest_dedup_window_bytes",
+                    "Estimated memory of the deduplication window, in bytes.",
+                )?,
             )?,
-            duplicates_total: IntCounterVec::new(
-                Opts::new(
-                    "hookline_ingest_duplicates_total",
-                    "Deliveries answered as duplicates and not written, by reason.",
-                ),
-                &["reason"],
+            duplicates_total: register(
+                registry,
+                IntCounterVec::new(
+                    Opts::new(
+                        "hookline_ingest_duplicates_total",
+                        "Deliveries answered as duplicates and not written, by reason.",
+                    ),
+                    &["reason"],
+                )?,
             )?,
         };
-        registry.register(Box::new(metrics.window_ids.clone()))?;
-        registry.register(Box::new(metrics.window_bytes.clone()))?;
-        registry.register(Box::new(metrics.duplicates_total.clone()))?;
         for reason in [Reason::DeliveryKey, Reason::EventId] {
             metrics
                 .duplicates_total
@@ -207,8 +261,11 @@ impl DedupMetrics {
 /// GitLab's resend is never called a duplicate of a hook that was not stored.
 #[must_use = "keep the claim once the hook is stored; dropping it forgets the ids"]
 pub struct Claim<'a> {
+    /// The window the ids were inserted in.
     dedup: &'a Dedup,
+    /// The ids to forget unless kept.
     ids: HookIds,
+    /// The time they were inserted with, so that only that insertion is forgotten.
     at_ms: i64,
     /// Set by [`Claim::keep`]: the hook is stored, its ids stay in the window.
     kept: bool,
@@ -243,6 +300,7 @@ impl Drop for Claim<'_> {
 pub struct Dedup {
     /// `None` when deduplication is off.
     window: Option<Mutex<Window>>,
+    /// Window size and duplicates answered.
     metrics: DedupMetrics,
 }
 
@@ -351,6 +409,7 @@ mod tests {
             dedup_window_secs: window_secs,
             dedup_max_ids: 100,
             dedup_rebuild_timeout_secs: 1,
+            dedup_fetch_wait_ms: 500,
         };
         (Dedup::new(&config, metrics.clone()), metrics)
     }

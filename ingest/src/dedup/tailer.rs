@@ -21,12 +21,12 @@
 //! - **Tail.** Then it keeps reading. Kafka answers a waiting fetch as soon as a record
 //!   arrives, so another replica's record reaches this window about one broker round trip
 //!   after its acknowledgement; a broker that holds every fetch for `fetch.wait.max.ms` (the
-//!   local Tansu) adds up to `FETCH_WAIT_MS`.
+//!   local Tansu) adds up to `HOOKLINE_DEDUP_FETCH_WAIT_MS` ([`TailerSettings::fetch_wait`]).
 //! - Partitions added later are picked up within `REFRESH_INTERVAL`, from their beginning.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use hookline_runtime::admin::Readiness;
 use hookline_runtime::kafka::KafkaClient;
@@ -38,6 +38,7 @@ use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::{Offset, TopicPartitionList};
 
 use super::{Dedup, HookIds};
+use crate::clock::now_ms;
 
 /// The name of the readiness check that holds until the window is rebuilt.
 pub const READINESS_CHECK: &str = "dedup";
@@ -45,11 +46,8 @@ pub const READINESS_CHECK: &str = "dedup";
 const GROUP_ID: &str = "hookline-ingest-dedup";
 /// How long one poll waits for records; also how quickly shutdown is noticed.
 const POLL: Duration = Duration::from_millis(100);
-/// How long the broker may hold a fetch for new records. Kafka answers as soon as records
-/// arrive. Tansu 0.6 always holds the fetch this long and, from 250 ms, reads the partitions
-/// several times within it; 240 ms gets one read per fetch, and a propagation delay of about
-/// a quarter second there.
-const FETCH_WAIT_MS: &str = "240";
+/// How long to wait before trying to start reading again after a failure.
+const RETRY_INTERVAL: Duration = Duration::from_secs(1);
 /// Records read between two updates of the window (one lock each).
 const BATCH: usize = 512;
 /// How often new partitions are looked for.
@@ -70,6 +68,9 @@ pub struct TailerSettings {
     pub span_ms: i64,
     /// How long the readiness check waits for the rebuild at most.
     pub rebuild_timeout: Duration,
+    /// How long the broker may hold a fetch for new records (librdkafka `fetch.wait.max.ms`);
+    /// see `HOOKLINE_DEDUP_FETCH_WAIT_MS`.
+    pub fetch_wait: Duration,
 }
 
 /// Starts the tailer on a thread of its own; it stops when `shutdown` is cancelled. The
@@ -112,7 +113,13 @@ fn run(
                     );
                 }
                 rebuild.give_up_waiting(readiness);
-                std::thread::sleep(Duration::from_secs(1));
+                // In steps of `POLL`, so that shutdown is noticed as quickly as while tailing.
+                for _ in 0..(RETRY_INTERVAL.as_millis() / POLL.as_millis()) {
+                    if shutdown.is_cancelled() {
+                        return;
+                    }
+                    std::thread::sleep(POLL);
+                }
             }
         }
     };
@@ -174,7 +181,9 @@ fn run(
 
 /// How long readiness waits for the rebuild.
 struct Rebuild {
+    /// When the rebuild started.
     started: Instant,
+    /// How long readiness waits for it (HOOKLINE_DEDUP_REBUILD_TIMEOUT_SECS).
     timeout: Duration,
     /// Whether the readiness check was released (rebuilt, or waited long enough).
     ready: bool,
@@ -198,6 +207,7 @@ impl Rebuild {
 
 /// The consumer and the rebuild's progress.
 struct Tail {
+    /// Reads the deduplication log, outside any consumer group.
     consumer: BaseConsumer,
     /// Partitions tailed.
     assigned: HashSet<(String, i32)>,
@@ -244,7 +254,10 @@ impl Tail {
             .set("group.id", GROUP_ID)
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
-            .set("fetch.wait.max.ms", FETCH_WAIT_MS)
+            .set(
+                "fetch.wait.max.ms",
+                settings.fetch_wait.as_millis().to_string(),
+            )
             .create()?;
         let mut tail = Self {
             consumer,
@@ -387,12 +400,6 @@ fn ids_of<'a>(message: &'a BorrowedMessage<'_>) -> impl Iterator<Item = (HookIds
         let ids = HookIds::of(&entry.event_id, entry.delivery_key.as_deref());
         (ids, entry.received_at_ms)
     })
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 #[cfg(test)]

@@ -21,8 +21,10 @@ use std::mem::size_of;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Id(pub [u8; 16]);
 
-/// Why a hook is a duplicate: which of its ids the window already had.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Why a hook is a duplicate: which of its ids the window already had. Serialised as the
+/// answer's `reason`, with the names of [`Reason::as_str`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Reason {
     /// Its `Idempotency-Key` / `webhook-id` was accepted before (a retry or a resend).
     DeliveryKey,
@@ -43,7 +45,9 @@ impl Reason {
 /// Recently accepted ids; see the module documentation.
 #[derive(Debug)]
 pub struct Window {
+    /// How long an id is remembered.
     span_ms: i64,
+    /// Queue entries kept at most; the oldest are evicted first.
     max_ids: usize,
     /// Each id's latest received-at time, milliseconds since the Unix epoch.
     seen: HashMap<Id, i64>,

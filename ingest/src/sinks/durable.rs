@@ -59,10 +59,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hookline_runtime::shutdown::CancellationToken;
+use rdkafka::error::KafkaError;
 use tokio::task::JoinHandle;
 
 use super::kafka::KafkaSink;
-use super::metrics::SpoolMetrics;
+use super::metrics::{ParkReason, Rejection, SpoolMetrics, SpoolReason};
 use super::spool::{codec, Spool, SpoolError, Spooled};
 use super::{HookRecord, HookSink, SinkError};
 
@@ -107,9 +108,13 @@ impl Forward for KafkaSink {
 
 /// Kafka first, the spool when Kafka does not acknowledge within `deadline`.
 pub struct DurableSink<K = KafkaSink> {
+    /// Where hooks go first; shared with the drainer.
     kafka: Arc<K>,
+    /// Where hooks go when Kafka does not acknowledge in time.
     spool: Arc<Spool>,
+    /// How long Kafka has to acknowledge (HOOKLINE_KAFKA_ACK_DEADLINE_MS).
     deadline: Duration,
+    /// Hooks spooled, rejected, drained and parked.
     metrics: SpoolMetrics,
     /// Hooks being written to the spool now; while any is, new hooks follow them there.
     spooling: AtomicUsize,
@@ -159,7 +164,7 @@ impl<K: Forward> DurableSink<K> {
     async fn spool_write(
         &self,
         record: &HookRecord,
-        reason: &'static str,
+        reason: SpoolReason,
     ) -> Result<(), SpoolError> {
         let result = {
             // A guard, not a decrement after the await: the request may be dropped meanwhile
@@ -170,7 +175,7 @@ impl<K: Forward> DurableSink<K> {
         if result.is_ok() {
             self.metrics
                 .spooled_total
-                .with_label_values(&[reason])
+                .with_label_values(&[reason.as_str()])
                 .inc();
         }
         result.map(|_| ())
@@ -178,13 +183,13 @@ impl<K: Forward> DurableSink<K> {
 
     /// Counts a hook neither Kafka nor the spool took (a 503) and says why.
     fn rejected(&self, error: SpoolError) -> SinkError {
-        let label = match error {
-            SpoolError::Full { .. } => "full",
-            SpoolError::Storage(_) | SpoolError::Closed => "disk",
+        let rejection = match error {
+            SpoolError::Full { .. } => Rejection::Full,
+            SpoolError::Storage(_) | SpoolError::Closed => Rejection::Disk,
         };
         self.metrics
             .rejections_total
-            .with_label_values(&[label])
+            .with_label_values(&[rejection.as_str()])
             .inc();
         error.into()
     }
@@ -194,7 +199,7 @@ impl<K: Forward> DurableSink<K> {
         match tokio::time::timeout(self.deadline, self.kafka.write(record.clone())).await {
             Ok(Ok(())) => None,
             Ok(Err(SinkError::Refused(reason))) => Some(KafkaOutcome::Refused(reason)),
-            Ok(Err(error)) => Some(KafkaOutcome::Failed(error.to_string())),
+            Ok(Err(error)) => Some(KafkaOutcome::Failed(error)),
             Err(_) => Some(KafkaOutcome::Deadline),
         }
     }
@@ -203,8 +208,9 @@ impl<K: Forward> DurableSink<K> {
 /// Why Kafka did not take a hook.
 enum KafkaOutcome {
     /// Refused outright: retrying cannot help.
-    Refused(String),
-    Failed(String),
+    Refused(KafkaError),
+    /// Failed otherwise; the spool may get it there later.
+    Failed(SinkError),
     Deadline,
 }
 
@@ -234,7 +240,7 @@ impl<K: Forward> HookSink for DurableSink<K> {
             self.metrics.bypassed_total.inc();
         }
         if backlog {
-            let Err(error) = self.spool_write(&record, "backlog").await else {
+            let Err(error) = self.spool_write(&record, SpoolReason::Backlog).await else {
                 return Ok(());
             };
             // The spool failed just now (a storage error, or full): Kafka may still take it.
@@ -251,9 +257,9 @@ impl<K: Forward> HookSink for DurableSink<K> {
             Some(KafkaOutcome::Refused(reason)) => return Err(SinkError::Refused(reason)),
             Some(KafkaOutcome::Failed(error)) => {
                 tracing::warn!(event_id = %record.headers.event_id, %error, "Kafka failed the hook; spooling it");
-                "kafka_error"
+                SpoolReason::KafkaError
             }
-            Some(KafkaOutcome::Deadline) => "deadline",
+            Some(KafkaOutcome::Deadline) => SpoolReason::Deadline,
         };
         self.spool_write(&record, reason)
             .await
@@ -263,8 +269,11 @@ impl<K: Forward> HookSink for DurableSink<K> {
 
 /// Forwards spooled hooks to Kafka in arrival order and removes them once acknowledged.
 pub struct Drainer<K = KafkaSink> {
+    /// Where hooks go first; shared with the drainer.
     kafka: Arc<K>,
+    /// Where hooks go when Kafka does not acknowledge in time.
     spool: Arc<Spool>,
+    /// Hooks spooled, rejected, drained and parked.
     metrics: SpoolMetrics,
     /// Most bytes of records read at once ([`DRAIN_WINDOW_BYTES`] unless changed).
     window_bytes: u64,
@@ -297,11 +306,12 @@ impl<K: Forward> Drainer<K> {
         self
     }
 
-    /// Runs the drainer, and the oldest-age gauge refresh, until `shutdown` is cancelled.
+    /// Runs the drainer, and the oldest-age gauge refresh, until `shutdown` is cancelled; the
+    /// handle resolves once both have stopped.
     pub fn spawn(self, shutdown: CancellationToken) -> JoinHandle<()> {
         let spool = self.spool.clone();
         let ages = shutdown.clone();
-        tokio::spawn(async move {
+        let refresh_ages = async move {
             loop {
                 if let Err(error) = spool.refresh_oldest_age().await {
                     tracing::warn!(%error, "cannot read the spool's oldest hook");
@@ -311,8 +321,10 @@ impl<K: Forward> Drainer<K> {
                     () = ages.cancelled() => break,
                 }
             }
-        });
-        tokio::spawn(self.run(shutdown))
+        };
+        tokio::spawn(async move {
+            tokio::join!(refresh_ages, self.run(shutdown));
+        })
     }
 
     async fn run(mut self, shutdown: CancellationToken) {
@@ -428,7 +440,7 @@ impl<K: Forward> Drainer<K> {
                 *count += 1;
                 if *count >= MAX_ATTEMPTS {
                     self.failures.remove(&seq);
-                    park.push((seq, event_id, "retries_exhausted", error));
+                    park.push((seq, event_id, ParkReason::RetriesExhausted, error));
                 }
             }
         }
@@ -441,11 +453,14 @@ impl<K: Forward> Drainer<K> {
         }
         for (seq, event_id, reason, error) in park {
             self.spool.park(seq).await.map_err(|e| e.to_string())?;
-            self.metrics.parked_total.with_label_values(&[reason]).inc();
+            self.metrics
+                .parked_total
+                .with_label_values(&[reason.as_str()])
+                .inc();
             tracing::error!(
                 seq,
                 event_id = event_id.as_deref().unwrap_or("(unreadable)"),
-                reason,
+                reason = reason.as_str(),
                 %error,
                 parked = self.spool.parked(),
                 "parked a spooled hook that cannot be forwarded to Kafka; it stays on disk and is queued again when ingest restarts"
@@ -523,7 +538,7 @@ impl<K: Forward> Drainer<K> {
             Err(error) => {
                 return Sent::Unsendable {
                     event_id: None,
-                    reason: "corrupt",
+                    reason: ParkReason::Corrupt,
                     error: error.to_string(),
                 }
             }
@@ -533,8 +548,8 @@ impl<K: Forward> Drainer<K> {
             Ok(()) => Sent::Acknowledged,
             Err(SinkError::Refused(error)) => Sent::Unsendable {
                 event_id,
-                reason: "refused_by_kafka",
-                error,
+                reason: ParkReason::RefusedByKafka,
+                error: error.to_string(),
             },
             Err(error) => Sent::Failed {
                 event_id,
@@ -550,7 +565,7 @@ enum Sent {
     /// Retrying cannot help: to be parked.
     Unsendable {
         event_id: Option<String>,
-        reason: &'static str,
+        reason: ParkReason,
         error: String,
     },
     /// Kafka did not acknowledge it; it stays spooled.
@@ -581,6 +596,7 @@ mod tests {
     use crate::sinks::spool::tests::{bodies, faulty_spool, wait_healthy, Failing};
     use crate::sinks::spool::SpoolSettings;
     use hookline_runtime::kafka::KafkaConnection;
+    use rdkafka::types::RDKafkaErrorCode;
     use std::collections::HashSet;
     use std::sync::Mutex;
 
@@ -603,12 +619,14 @@ mod tests {
         async fn write(&self, record: HookRecord) -> Result<(), SinkError> {
             let body = record.body.to_vec();
             if self.refuse.lock().unwrap().contains(&body) {
-                return Err(SinkError::Refused("Broker: Message size too large".into()));
+                return Err(SinkError::Refused(KafkaError::MessageProduction(
+                    RDKafkaErrorCode::MessageSizeTooLarge,
+                )));
             }
             if self.fail.lock().unwrap().contains(&body) {
-                return Err(SinkError::NotAcknowledged(
-                    "Local: Message timed out".into(),
-                ));
+                return Err(SinkError::NotAcknowledged(KafkaError::MessageProduction(
+                    RDKafkaErrorCode::MessageTimedOut,
+                )));
             }
             self.written.lock().unwrap().push(body);
             Ok(())

@@ -48,6 +48,7 @@ pub struct KafkaSettings {
 
 /// The producer's client context: publishes librdkafka's statistics as metrics.
 pub struct StatsContext {
+    /// The gauges the statistics feed.
     metrics: IngestMetrics,
 }
 
@@ -84,7 +85,9 @@ impl ClientContext for StatsContext {
 }
 
 pub struct KafkaSink {
+    /// The idempotent producer; shared with the deduplication log.
     producer: FutureProducer<StatsContext>,
+    /// The gauges the statistics feed.
     metrics: IngestMetrics,
     /// Where the ids of written hooks go, when deduplication is on.
     dedup_log: Option<DedupLog>,
@@ -152,6 +155,14 @@ impl KafkaSink {
             .map(|_| ())
     }
 
+    /// Has the deduplication log write its last entries and stop (on shutdown, before
+    /// [`KafkaSink::flush`], so that the flush covers them).
+    pub async fn close_dedup_log(&self) {
+        if let Some(log) = &self.dedup_log {
+            log.close().await;
+        }
+    }
+
     /// Waits until every queued record is acknowledged or `timeout` passes (on shutdown).
     pub fn flush(&self, timeout: Duration) -> Result<(), KafkaError> {
         self.producer.flush(Timeout::After(timeout))
@@ -189,7 +200,7 @@ impl HookSink for KafkaSink {
         self.metrics
             .kafka_produce_seconds
             .observe(started.elapsed().as_secs_f64());
-        result.map_err(|(error, _)| classify(&error))?;
+        result.map_err(|(error, _)| classify(error))?;
         // Only now, so that no replica calls a hook Kafka lacks a duplicate.
         if let (Some(log), None) = (&self.dedup_log, &record.dead_letter_reason) {
             log.append(DedupEntry::of(&record.headers));
@@ -199,10 +210,10 @@ impl HookSink for KafkaSink {
 }
 
 /// Whether retrying (from the spool) can ever get `error`'s record into Kafka.
-fn classify(error: &KafkaError) -> SinkError {
-    if hookline_runtime::kafka::refuses_record(error) {
-        SinkError::Refused(error.to_string())
+fn classify(error: KafkaError) -> SinkError {
+    if hookline_runtime::kafka::refuses_record(&error) {
+        SinkError::Refused(error)
     } else {
-        SinkError::NotAcknowledged(error.to_string())
+        SinkError::NotAcknowledged(error)
     }
 }

@@ -1,12 +1,68 @@
 //! Metrics of the spool and of the durable sink around it, registered next to
 //! [`crate::prometheus::IngestMetrics`] in the same registry.
 
+use hookline_runtime::metrics::register;
 use prometheus::{
     exponential_buckets, Gauge, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge,
     Opts, Registry,
 };
 
 /// Handles to every spool metric; cheap to clone.
+/// Defines a label's values as an enum, each with the name it has in the metric.
+macro_rules! label_values {
+    ($(#[$meta:meta])* $name:ident { $($(#[$variant_meta:meta])* $variant:ident => $label:literal,)+ }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum $name {
+            $($(#[$variant_meta])* $variant,)+
+        }
+
+        impl $name {
+            /// The label value.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $label,)+
+                }
+            }
+        }
+    };
+}
+
+label_values! {
+    /// Why a hook went to the spool: the `reason` of `hookline_ingest_spooled_total`.
+    SpoolReason {
+        /// Kafka did not acknowledge within `HOOKLINE_KAFKA_ACK_DEADLINE_MS`.
+        Deadline => "deadline",
+        /// Kafka failed the hook.
+        KafkaError => "kafka_error",
+        /// The spool held older hooks, which it must not overtake.
+        Backlog => "backlog",
+    }
+}
+
+label_values! {
+    /// Why neither Kafka nor the spool took a hook: the `reason` of
+    /// `hookline_ingest_spool_rejections_total`.
+    Rejection {
+        /// The spool is at `HOOKLINE_SPOOL_MAX_BYTES`.
+        Full => "full",
+        /// The spool's storage failed, or it is closed.
+        Disk => "disk",
+    }
+}
+
+label_values! {
+    /// Why a spooled hook was parked: the `reason` of `hookline_ingest_spool_parked_total`.
+    ParkReason {
+        /// Kafka refuses the record itself (too large, invalid).
+        RefusedByKafka => "refused_by_kafka",
+        /// The record cannot be decoded.
+        Corrupt => "corrupt",
+        /// It failed `MAX_ATTEMPTS` times while Kafka took others.
+        RetriesExhausted => "retries_exhausted",
+    }
+}
+
 #[derive(Clone)]
 pub struct SpoolMetrics {
     /// Records waiting in the spool for Kafka.
@@ -41,84 +97,71 @@ pub struct SpoolMetrics {
 impl SpoolMetrics {
     pub fn register(registry: &Registry) -> prometheus::Result<Self> {
         let metrics = Self {
-            records: IntGauge::new(
+            records: register(registry, IntGauge::new(
                 "hookline_ingest_spool_records",
                 "Hooks waiting in the local spool for Kafka.",
-            )?,
-            bytes: IntGauge::new(
+            )?)?,
+            bytes: register(registry, IntGauge::new(
                 "hookline_ingest_spool_bytes",
                 "Encoded size of the hooks in the local spool, in bytes.",
-            )?,
-            capacity_bytes: IntGauge::new(
+            )?)?,
+            capacity_bytes: register(registry, IntGauge::new(
                 "hookline_ingest_spool_capacity_bytes",
                 "Bytes the local spool holds at most (HOOKLINE_SPOOL_MAX_BYTES).",
-            )?,
-            oldest_age_seconds: Gauge::new(
+            )?)?,
+            oldest_age_seconds: register(registry, Gauge::new(
                 "hookline_ingest_spool_oldest_age_seconds",
                 "Age of the oldest hook in the local spool in seconds; 0 when it is empty.",
-            )?,
-            write_seconds: Histogram::with_opts(
+            )?)?,
+            write_seconds: register(registry, Histogram::with_opts(
                 HistogramOpts::new(
                     "hookline_ingest_spool_write_seconds",
                     "Time to write a hook to the local spool, fsync included, in seconds.",
                 )
                 .buckets(exponential_buckets(0.0005, 2.0, 14)?),
-            )?,
-            spooled_total: IntCounterVec::new(
+            )?)?,
+            spooled_total: register(registry, IntCounterVec::new(
                 Opts::new(
                     "hookline_ingest_spooled_total",
                     "Hooks written to the local spool instead of straight to Kafka, by reason (deadline, kafka_error, backlog).",
                 ),
                 &["reason"],
-            )?,
-            drained_total: IntCounter::new(
+            )?)?,
+            drained_total: register(registry, IntCounter::new(
                 "hookline_ingest_spool_drained_total",
                 "Spooled hooks forwarded to Kafka and removed from the spool.",
-            )?,
-            rejections_total: IntCounterVec::new(
+            )?)?,
+            rejections_total: register(registry, IntCounterVec::new(
                 Opts::new(
                     "hookline_ingest_spool_rejections_total",
                     "Hooks the local spool could not take, by reason (full, disk); each was answered 503.",
                 ),
                 &["reason"],
-            )?,
-            parked_records: IntGauge::new(
+            )?)?,
+            parked_records: register(registry, IntGauge::new(
                 "hookline_ingest_spool_parked_records",
                 "Spooled hooks parked because they could not be forwarded to Kafka; kept on disk and queued again at the next start.",
-            )?,
-            parked_total: IntCounterVec::new(
+            )?)?,
+            parked_total: register(registry, IntCounterVec::new(
                 Opts::new(
                     "hookline_ingest_spool_parked_total",
                     "Spooled hooks parked, by reason (refused_by_kafka, corrupt, retries_exhausted).",
                 ),
                 &["reason"],
-            )?,
-            reopened_total: IntCounter::new(
+            )?)?,
+            reopened_total: register(registry, IntCounter::new(
                 "hookline_ingest_spool_reopened_total",
                 "Times the local spool's storage was reopened after an I/O error.",
-            )?,
-            bypassed_total: IntCounter::new(
+            )?)?,
+            bypassed_total: register(registry, IntCounter::new(
                 "hookline_ingest_spool_bypassed_total",
                 "Hooks sent straight to Kafka while the spool held older ones, because the spool could not take them (storage failed or full).",
-            )?,
-            kafka_reachable: IntGauge::new(
+            )?)?,
+            kafka_reachable: register(registry, IntGauge::new(
                 "hookline_ingest_kafka_reachable",
                 "1 when the Kafka brokers answered the last metadata request, 0 otherwise.",
-            )?,
+            )?)?,
         };
-        registry.register(Box::new(metrics.records.clone()))?;
-        registry.register(Box::new(metrics.bytes.clone()))?;
-        registry.register(Box::new(metrics.capacity_bytes.clone()))?;
-        registry.register(Box::new(metrics.oldest_age_seconds.clone()))?;
-        registry.register(Box::new(metrics.write_seconds.clone()))?;
-        registry.register(Box::new(metrics.spooled_total.clone()))?;
-        registry.register(Box::new(metrics.drained_total.clone()))?;
-        registry.register(Box::new(metrics.rejections_total.clone()))?;
-        registry.register(Box::new(metrics.parked_records.clone()))?;
-        registry.register(Box::new(metrics.parked_total.clone()))?;
-        registry.register(Box::new(metrics.reopened_total.clone()))?;
-        registry.register(Box::new(metrics.bypassed_total.clone()))?;
-        registry.register(Box::new(metrics.kafka_reachable.clone()))?;
         Ok(metrics)
     }
 

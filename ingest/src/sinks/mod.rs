@@ -17,9 +17,11 @@ use hookline_schemas::record::RecordHeaders;
 /// One hook ready to be written: everything the record format needs.
 #[derive(Debug, Clone)]
 pub struct HookRecord {
+    /// The topic the record goes to.
     pub topic: String,
     /// See [`hookline_schemas::record::record_key`].
     pub key: String,
+    /// The record headers (ids, source, received-at time).
     pub headers: RecordHeaders,
     /// Present only on dead-letter records: why the body could not be routed.
     pub dead_letter_reason: Option<String>,
@@ -31,12 +33,12 @@ pub struct HookRecord {
 #[derive(Debug, thiserror::Error)]
 pub enum SinkError {
     #[error("Kafka did not acknowledge the record: {0}")]
-    NotAcknowledged(String),
+    NotAcknowledged(#[source] rdkafka::error::KafkaError),
     /// Kafka refused the record itself (too large, invalid): retrying cannot help.
     #[error("Kafka refused the record: {0}")]
-    Refused(String),
+    Refused(#[source] rdkafka::error::KafkaError),
     /// Kafka did not acknowledge in time and the spool could not take the record.
-    #[error("{0}")]
+    #[error(transparent)]
     Spool(#[from] spool::SpoolError),
 }
 

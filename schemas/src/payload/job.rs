@@ -110,32 +110,26 @@ impl JobHook {
 /// `commit` of a Job Hook. It describes the job's **pipeline**: `id` is the pipeline id, and
 /// `status`, `duration`, `started_at` and `finished_at` are the pipeline's.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default)]
 pub struct JobCommit {
     /// In job hooks `commit.id` is the PIPELINE id, not a commit SHA (that is `sha`).
-    #[serde(default)]
     pub id: Option<u64>,
     /// The pipeline's name (`workflow:name`), when set.
-    #[serde(default)]
     pub name: Option<String>,
-    #[serde(default, deserialize_with = "null_to_default")]
+    #[serde(deserialize_with = "null_to_default")]
     pub sha: String,
-    #[serde(default)]
     pub message: Option<String>,
-    #[serde(default)]
     pub author_name: Option<String>,
-    #[serde(default)]
     pub author_email: Option<String>,
     /// The pipeline's status.
-    #[serde(default)]
     pub status: Option<String>,
     /// The pipeline's duration in seconds, as known when the job's event was sent.
-    #[serde(default)]
     pub duration: Option<f64>,
     /// The pipeline's start, as known when the job's event was sent.
-    #[serde(default, with = "crate::timestamp::option")]
+    #[serde(with = "crate::timestamp::option")]
     pub started_at: Option<OffsetDateTime>,
     /// The pipeline's end as known when the job's event was sent: stale for a running pipeline
     /// (it can even precede `started_at`), so do not compute durations from it.
-    #[serde(default, with = "crate::timestamp::option")]
+    #[serde(with = "crate::timestamp::option")]
     pub finished_at: Option<OffsetDateTime>,
 }

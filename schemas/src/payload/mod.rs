@@ -74,143 +74,129 @@ pub use release::ReleaseHook;
 
 /// A GitLab user as embedded in payloads (`user`, `assignees[]`, `reviewers[]`).
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default)]
 pub struct User {
     /// Absent in GitLab's older documented examples (pipeline hook `user`, `assignees[]`).
-    #[serde(default)]
     pub id: Option<u64>,
-    #[serde(default, deserialize_with = "null_to_default")]
+    #[serde(deserialize_with = "null_to_default")]
     pub name: String,
     /// Absent in old job hooks' `user`.
-    #[serde(default, deserialize_with = "null_to_default")]
+    #[serde(deserialize_with = "null_to_default")]
     pub username: String,
     /// Only present when the user made their email public, or for system hooks.
-    #[serde(default, deserialize_with = "empty_to_none")]
+    #[serde(deserialize_with = "empty_to_none")]
     pub email: Option<String>,
 }
 
 /// A project as embedded in payloads (`project`, `source_pipeline.project`).
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default)]
 pub struct Project {
     /// Absent in GitLab's 8.x documented examples (e.g. the pipeline hook seed).
-    #[serde(default)]
     pub id: Option<u64>,
-    #[serde(default, deserialize_with = "null_to_default")]
+    #[serde(deserialize_with = "null_to_default")]
     pub name: String,
-    #[serde(default, deserialize_with = "null_to_default")]
+    #[serde(deserialize_with = "null_to_default")]
     pub path_with_namespace: String,
-    #[serde(default, deserialize_with = "null_to_default")]
+    #[serde(deserialize_with = "null_to_default")]
     pub web_url: String,
     /// The namespace's display name (e.g. `Gitlab Org`), not its path.
-    #[serde(default, deserialize_with = "null_to_default")]
+    #[serde(deserialize_with = "null_to_default")]
     pub namespace: String,
     /// `null` for a project with an empty repository.
-    #[serde(default)]
     pub default_branch: Option<String>,
 }
 
 /// The runner that picked up a job (job hook `runner`, pipeline hook `builds[].runner`).
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default)]
 pub struct Runner {
-    #[serde(default)]
     pub id: Option<u64>,
-    #[serde(default)]
     pub description: Option<String>,
     /// `instance_type`, `group_type` or `project_type`; absent from older GitLab versions.
-    #[serde(default)]
     pub runner_type: Option<String>,
-    #[serde(default, deserialize_with = "null_to_default")]
+    #[serde(deserialize_with = "null_to_default")]
     pub active: bool,
-    #[serde(default, deserialize_with = "null_to_default")]
+    #[serde(deserialize_with = "null_to_default")]
     pub is_shared: bool,
     /// Absent in older payloads; empty then.
-    #[serde(default, deserialize_with = "null_to_default")]
+    #[serde(deserialize_with = "null_to_default")]
     pub tags: Vec<String>,
 }
 
 /// The environment a job deploys to (job hook `environment`, pipeline hook
 /// `builds[].environment`). Deployment hooks carry the environment as a plain name string instead.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default)]
 pub struct Environment {
-    #[serde(default, deserialize_with = "null_to_default")]
+    #[serde(deserialize_with = "null_to_default")]
     pub name: String,
     /// `start`, `prepare`, `stop`, `verify` or `access`.
-    #[serde(default)]
     pub action: Option<String>,
-    #[serde(default)]
     pub deployment_tier: Option<String>,
 }
 
 /// A git commit as embedded in pipeline, push, note and release payloads.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default)]
 pub struct Commit {
     /// The commit SHA.
-    #[serde(default, deserialize_with = "null_to_default")]
+    #[serde(deserialize_with = "null_to_default")]
     pub id: String,
-    #[serde(default)]
     pub message: Option<String>,
-    #[serde(default)]
     pub title: Option<String>,
     /// Author time, sent with the author's local offset; normalised to UTC.
-    #[serde(default, with = "crate::timestamp::option")]
+    #[serde(with = "crate::timestamp::option")]
     pub timestamp: Option<OffsetDateTime>,
-    #[serde(default)]
     pub url: Option<String>,
-    #[serde(default)]
     pub author: Option<CommitAuthor>,
 }
 
 /// A commit's author: a git identity, not necessarily a GitLab user.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default)]
 pub struct CommitAuthor {
-    #[serde(default, deserialize_with = "null_to_default")]
+    #[serde(deserialize_with = "null_to_default")]
     pub name: String,
-    #[serde(default)]
     pub email: Option<String>,
 }
 
 /// A label (`labels[]` of merge request and issue payloads).
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default)]
 pub struct Label {
-    #[serde(default)]
     pub id: Option<u64>,
-    #[serde(default, deserialize_with = "null_to_default")]
+    #[serde(deserialize_with = "null_to_default")]
     pub title: String,
     /// `ProjectLabel` or `GroupLabel`.
-    #[serde(default, rename = "type")]
+    #[serde(rename = "type")]
     pub label_type: Option<String>,
 }
 
 /// The short merge request object embedded in pipeline hooks (`merge_request`) and note hooks
 /// on merge requests (`merge_request`).
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default)]
 pub struct MergeRequestSummary {
-    #[serde(default)]
     pub id: Option<u64>,
-    #[serde(default)]
     pub iid: Option<u64>,
-    #[serde(default, deserialize_with = "null_to_default")]
+    #[serde(deserialize_with = "null_to_default")]
     pub title: String,
-    #[serde(default, deserialize_with = "null_to_default")]
+    #[serde(deserialize_with = "null_to_default")]
     pub source_branch: String,
-    #[serde(default)]
     pub source_project_id: Option<u64>,
-    #[serde(default, deserialize_with = "null_to_default")]
+    #[serde(deserialize_with = "null_to_default")]
     pub target_branch: String,
-    #[serde(default)]
     pub target_project_id: Option<u64>,
-    #[serde(default, deserialize_with = "null_to_default")]
+    #[serde(deserialize_with = "null_to_default")]
     pub state: String,
-    #[serde(default)]
     pub merge_status: Option<String>,
-    #[serde(default)]
     pub detailed_merge_status: Option<String>,
-    #[serde(default)]
     pub author_id: Option<u64>,
-    #[serde(default, with = "crate::timestamp::option")]
+    #[serde(with = "crate::timestamp::option")]
     pub created_at: Option<OffsetDateTime>,
-    #[serde(default, with = "crate::timestamp::option")]
+    #[serde(with = "crate::timestamp::option")]
     pub updated_at: Option<OffsetDateTime>,
-    #[serde(default)]
     pub url: Option<String>,
 }
 

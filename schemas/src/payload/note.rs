@@ -79,23 +79,20 @@ pub struct NoteAttributes {
 
 /// `issue` of a Note Hook on an issue.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default)]
 pub struct NoteIssue {
-    #[serde(default)]
     pub id: Option<u64>,
-    #[serde(default)]
     pub iid: Option<u64>,
-    #[serde(default, deserialize_with = "null_to_default")]
+    #[serde(deserialize_with = "null_to_default")]
     pub title: String,
-    #[serde(default, deserialize_with = "null_to_default")]
+    #[serde(deserialize_with = "null_to_default")]
     pub state: String,
-    #[serde(default)]
     pub author_id: Option<u64>,
-    #[serde(default)]
     pub project_id: Option<u64>,
-    #[serde(default, with = "crate::timestamp::option")]
+    #[serde(with = "crate::timestamp::option")]
     pub created_at: Option<OffsetDateTime>,
-    #[serde(default, with = "crate::timestamp::option")]
+    #[serde(with = "crate::timestamp::option")]
     pub updated_at: Option<OffsetDateTime>,
-    #[serde(default, deserialize_with = "null_to_default")]
+    #[serde(deserialize_with = "null_to_default")]
     pub labels: Vec<Label>,
 }

@@ -121,13 +121,11 @@ pub struct PipelineBuild {
 
 /// `source_pipeline` of a Pipeline Hook: the upstream pipeline that triggered this one.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default)]
 pub struct SourcePipeline {
     /// Only `id`, `web_url` and `path_with_namespace` are sent.
-    #[serde(default)]
     pub project: Option<Project>,
-    #[serde(default)]
     pub pipeline_id: Option<u64>,
     /// The trigger job in the upstream pipeline.
-    #[serde(default)]
     pub job_id: Option<u64>,
 }

@@ -27,7 +27,7 @@ use hookline_dev::load::{self, quantile};
 use hookline_dev::stack::Stack;
 use hookline_runtime::admin::Readiness;
 use hookline_runtime::shutdown::CancellationToken;
-use hookline_runtime::telemetry::LogFormat;
+use hookline_runtime::telemetry::{LogFormat, LogSettings};
 use hookline_schemas::event::Family;
 use hookline_schemas::record::{self, RecordHeaders, Topics};
 use hookline_schemas::testing::gitlab::Hook;
@@ -195,7 +195,9 @@ async fn insert_floor(stack: &Stack, hooks: &[Hook], run: usize) -> anyhow::Resu
             Compression::Lz4
         },
         raw_hooks_ttl_days: 0,
-        log_format: LogFormat::Text,
+        log: LogSettings {
+            log_format: LogFormat::Text,
+        },
     };
     migrate::run(&config).await?;
     let mut batch = Batch::default();

@@ -131,6 +131,7 @@ fn put_opt(out: &mut Vec<u8>, value: Option<&str>) {
 
 /// Reads fields off the front of a value; every read checks the length first.
 struct Reader<'a> {
+    /// What is left to read.
     rest: &'a [u8],
 }
 

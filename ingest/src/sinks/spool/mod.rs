@@ -58,6 +58,7 @@ use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition};
 use tokio::sync::mpsc::error::TryRecvError;
 use tokio::sync::{mpsc, oneshot, Notify};
 
+use crate::clock::now_ms;
 use crate::sinks::metrics::SpoolMetrics;
 use crate::sinks::HookRecord;
 
@@ -97,21 +98,65 @@ pub enum SpoolError {
     #[error("the spool is full: {stored} of {max} bytes used, {wanted} more asked")]
     Full { stored: u64, max: u64, wanted: u64 },
     #[error("the spool cannot be written or read: {0}")]
-    Storage(String),
+    Storage(#[source] StorageError),
     #[error("the spool is closed")]
     Closed,
 }
 
 impl SpoolError {
+    /// A redb operation failed.
     fn storage(error: impl Into<redb::Error>) -> Self {
-        Self::Storage(error.into().to_string())
+        let error = error.into();
+        Self::Storage(StorageError {
+            message: error.to_string(),
+            source: Some(Arc::new(error)),
+        })
+    }
+
+    /// Doing `what` failed with `source`.
+    fn failed(what: String, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self::Storage(StorageError {
+            message: format!("{what}: {source}"),
+            source: Some(Arc::new(source)),
+        })
+    }
+
+    /// The storage is unusable for a reason with no error of its own.
+    fn unusable(message: String) -> Self {
+        Self::Storage(StorageError {
+            message,
+            source: None,
+        })
     }
 }
+
+/// What failed in the spool's storage. Shared (`Arc`) because one failed commit answers
+/// every request of its batch.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct StorageError {
+    /// What failed, the cause's own message included, for logs that print only `Display`.
+    message: String,
+    /// The error behind it (redb's, the file system's), when there is one.
+    #[source]
+    source: Option<Arc<dyn std::error::Error + Send + Sync>>,
+}
+
+/// Two failures are the same when they say the same (the sources have no equality).
+impl PartialEq for StorageError {
+    fn eq(&self, other: &Self) -> bool {
+        self.message == other.message
+    }
+}
+
+impl Eq for StorageError {}
 
 /// Where the spool lives and how much it may hold.
 #[derive(Debug, Clone)]
 pub struct SpoolSettings {
+    /// The directory of the database file (HOOKLINE_SPOOL_DIR).
     pub dir: PathBuf,
+    /// Bytes of records held at most (HOOKLINE_SPOOL_MAX_BYTES).
     pub max_bytes: u64,
 }
 
@@ -122,26 +167,22 @@ pub type Opener = Box<dyn Fn() -> Result<Database, redb::DatabaseError> + Send +
 /// A record read back from the spool, still encoded.
 #[derive(Debug, Clone)]
 pub struct Spooled {
+    /// Its sequence number: arrival order, and its key for removal.
     pub seq: u64,
+    /// The record in the [`codec`] format.
     pub value: Vec<u8>,
 }
 
+/// What the writer thread is asked to do; every request but [`Request::Check`] carries the
+/// channel its answer goes back on.
 enum Request {
-    Append {
-        value: Vec<u8>,
-        reply: oneshot::Sender<Result<u64, SpoolError>>,
-    },
-    Remove {
-        seqs: Vec<u64>,
-        reply: oneshot::Sender<Result<(), SpoolError>>,
-    },
-    Park {
-        seq: u64,
-        reply: oneshot::Sender<Result<(), SpoolError>>,
-    },
+    /// A change to the tables, committed in one transaction with the rest of its batch.
+    Write(Write),
     /// Replace the file with an empty one if it holds only these records and none parked.
     Recreate {
+        /// The records Kafka has acknowledged.
         forwarded: BTreeSet<u64>,
+        /// Whether the file was replaced.
         reply: oneshot::Sender<Result<bool, SpoolError>>,
     },
     /// A reader hit a storage error: check that the database still works, heal it if not.
@@ -149,18 +190,61 @@ enum Request {
 }
 
 impl Request {
+    /// Answers the request with `error` without doing it.
     fn fail(self, error: &SpoolError) {
         match self {
-            Request::Append { reply, .. } => {
-                let _ = reply.send(Err(error.clone()));
-            }
-            Request::Remove { reply, .. } | Request::Park { reply, .. } => {
-                let _ = reply.send(Err(error.clone()));
-            }
+            Request::Write(write) => write.fail(error),
             Request::Recreate { reply, .. } => {
                 let _ = reply.send(Err(error.clone()));
             }
             Request::Check => {}
+        }
+    }
+}
+
+/// A change to the tables.
+enum Write {
+    /// Store a record under the next sequence number, if the bound allows it.
+    Append {
+        /// The encoded record.
+        value: Vec<u8>,
+        /// Its sequence number once committed.
+        reply: oneshot::Sender<Result<u64, SpoolError>>,
+    },
+    /// Delete records Kafka has acknowledged.
+    Remove {
+        /// Their sequence numbers; unknown ones are ignored.
+        seqs: Vec<u64>,
+        /// Answered once the removal is committed.
+        reply: oneshot::Sender<Result<(), SpoolError>>,
+    },
+    /// Move a record to the parked table.
+    Park {
+        /// Its sequence number.
+        seq: u64,
+        /// Answered once the move is committed.
+        reply: oneshot::Sender<Result<(), SpoolError>>,
+    },
+}
+
+impl Write {
+    /// Answers the write with `error` without applying it.
+    fn fail(self, error: &SpoolError) {
+        match self {
+            Write::Append { reply, .. } => {
+                let _ = reply.send(Err(error.clone()));
+            }
+            Write::Remove { reply, .. } | Write::Park { reply, .. } => {
+                let _ = reply.send(Err(error.clone()));
+            }
+        }
+    }
+
+    /// Bytes of record it adds, for the batch's size limit.
+    fn value_len(&self) -> usize {
+        match self {
+            Write::Append { value, .. } => value.len(),
+            Write::Remove { .. } | Write::Park { .. } => 0,
         }
     }
 }
@@ -173,6 +257,7 @@ struct Shared {
     opener: Opener,
     /// For messages.
     path: PathBuf,
+    /// The bound appends are checked against.
     max_bytes: u64,
     /// Records waiting for the drainer (not parked).
     records: AtomicU64,
@@ -185,6 +270,7 @@ struct Shared {
     failed: AtomicBool,
     /// Woken after every commit that appended something.
     appended: Notify,
+    /// The gauges [`Shared::publish`] keeps current.
     metrics: SpoolMetrics,
 }
 
@@ -209,7 +295,7 @@ impl Shared {
             .unwrap_or_else(|e| e.into_inner())
             .clone()
             .ok_or_else(|| {
-                SpoolError::Storage(format!(
+                SpoolError::unusable(format!(
                     "{} is being reopened after a storage error",
                     self.path.display()
                 ))
@@ -227,8 +313,11 @@ impl Shared {
 
 /// The spool: cheap to share behind an `Arc`; [`Spool::close`] ends the writer.
 pub struct Spool {
+    /// What the writer thread and the readers share.
     shared: Arc<Shared>,
+    /// The writer's queue; `None` once closed.
     requests: Mutex<Option<mpsc::Sender<Request>>>,
+    /// The writer thread, until [`Spool::close`] joins it.
     writer: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -239,7 +328,7 @@ impl Spool {
     pub fn open(settings: &SpoolSettings, metrics: SpoolMetrics) -> Result<Self, SpoolError> {
         let dir = &settings.dir;
         std::fs::create_dir_all(dir).map_err(|error| {
-            SpoolError::Storage(format!("cannot create {}: {error}", dir.display()))
+            SpoolError::failed(format!("cannot create {}", dir.display()), error)
         })?;
         let path = dir.join(FILE_NAME);
         let file = path.clone();
@@ -255,7 +344,7 @@ impl Spool {
     ) -> Result<Self, SpoolError> {
         let path = settings.dir.join(FILE_NAME);
         let db = opener().map_err(|error| {
-            SpoolError::Storage(format!("cannot open {}: {error}", path.display()))
+            SpoolError::failed(format!("cannot open {}", path.display()), error)
         })?;
         let unparked = unpark(&db)?;
         let counts = scan(&db)?;
@@ -288,7 +377,7 @@ impl Spool {
             std::thread::Builder::new()
                 .name("hookline-spool-writer".to_owned())
                 .spawn(move || write_loop(&shared, receiver, next_seq))
-                .map_err(|error| SpoolError::Storage(format!("cannot start the writer: {error}")))?
+                .map_err(|error| SpoolError::failed("cannot start the writer".to_owned(), error))?
         };
         Ok(Self {
             shared,
@@ -302,7 +391,8 @@ impl Spool {
         let started = Instant::now();
         let value = codec::encode(record, now_ms());
         let (reply, answer) = oneshot::channel();
-        self.submit(Request::Append { value, reply }).await?;
+        self.submit(Request::Write(Write::Append { value, reply }))
+            .await?;
         let result = answer.await.unwrap_or(Err(SpoolError::Closed));
         self.shared
             .metrics
@@ -314,14 +404,16 @@ impl Spool {
     /// Removes the records with these sequence numbers (durably) once Kafka has them.
     pub async fn remove(&self, seqs: Vec<u64>) -> Result<(), SpoolError> {
         let (reply, answer) = oneshot::channel();
-        self.submit(Request::Remove { seqs, reply }).await?;
+        self.submit(Request::Write(Write::Remove { seqs, reply }))
+            .await?;
         answer.await.unwrap_or(Err(SpoolError::Closed))
     }
 
     /// Moves the record `seq` to the parked table (durably): kept, but no longer drained.
     pub async fn park(&self, seq: u64) -> Result<(), SpoolError> {
         let (reply, answer) = oneshot::channel();
-        self.submit(Request::Park { seq, reply }).await?;
+        self.submit(Request::Write(Write::Park { seq, reply }))
+            .await?;
         answer.await.unwrap_or(Err(SpoolError::Closed))
     }
 
@@ -378,7 +470,7 @@ impl Spool {
             read_oldest(&*shared.db()?, limit, max_bytes, &skip)
         })
         .await
-        .map_err(|error| SpoolError::Storage(error.to_string()))?;
+        .map_err(|error| SpoolError::failed("the read stopped".to_owned(), error))?;
         if result.is_err() {
             self.report_failure();
         }
@@ -390,8 +482,9 @@ impl Spool {
         let first = self.oldest(1).await?;
         let age = match first.first() {
             Some(spooled) => {
-                let at = codec::spooled_at_ms(&spooled.value)
-                    .map_err(|error| SpoolError::Storage(error.to_string()))?;
+                let at = codec::spooled_at_ms(&spooled.value).map_err(|error| {
+                    SpoolError::failed("the oldest record is unreadable".to_owned(), error)
+                })?;
                 (now_ms() - at).max(0) as f64 / 1000.0
             }
             None => 0.0,
@@ -476,17 +569,15 @@ impl Drop for Spool {
     }
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
 /// What a database holds.
 struct Counts {
+    /// Records waiting for the drainer.
     records: u64,
+    /// Bytes of all records, parked ones included.
     bytes: u64,
+    /// Records parked.
     parked: u64,
+    /// The sequence number of the next append.
     next_seq: u64,
 }
 
@@ -581,8 +672,8 @@ fn read_oldest(
 /// reopens the database after a storage error.
 fn write_loop(shared: &Shared, mut requests: mpsc::Receiver<Request>, mut next_seq: u64) {
     let value_len = |request: &Request| match request {
-        Request::Append { value, .. } => value.len(),
-        _ => 0,
+        Request::Write(write) => write.value_len(),
+        Request::Recreate { .. } | Request::Check => 0,
     };
     while let Some(first) = requests.blocking_recv() {
         let mut batch_bytes = value_len(&first);
@@ -596,25 +687,28 @@ fn write_loop(shared: &Shared, mut requests: mpsc::Receiver<Request>, mut next_s
                 Err(_) => break,
             }
         }
-        batch.retain(|request| !matches!(request, Request::Check));
         // Recreations go after the batch's commit: each checks the file as it then is.
-        let (recreations, batch): (Vec<_>, Vec<_>) = batch
-            .into_iter()
-            .partition(|request| matches!(request, Request::Recreate { .. }));
-        let mut error = if batch.is_empty() {
+        let mut writes = Vec::with_capacity(batch.len());
+        let mut recreations = Vec::new();
+        for request in batch {
+            match request {
+                Request::Write(write) => writes.push(write),
+                Request::Recreate { forwarded, reply } => recreations.push((forwarded, reply)),
+                // A commit checks the database anyway; without one, `check` below does.
+                Request::Check => {}
+            }
+        }
+        let mut error = if writes.is_empty() {
             // Only checks: redb refuses a write transaction after an I/O error.
             check(shared).err()
         } else {
-            next_seq = commit_batch(shared, batch, next_seq);
+            next_seq = commit_batch(shared, writes, next_seq);
             shared
                 .failed
                 .load(Ordering::SeqCst)
-                .then(|| SpoolError::Storage("the last commit failed".to_owned()))
+                .then(|| SpoolError::unusable("the last commit failed".to_owned()))
         };
-        for request in recreations {
-            let Request::Recreate { forwarded, reply } = request else {
-                continue;
-            };
+        for (forwarded, reply) in recreations {
             let result = match &error {
                 Some(error) => Err(error.clone()),
                 None => recreate_if_all_forwarded(shared, &forwarded),
@@ -711,7 +805,7 @@ fn recreate_if_all_forwarded(
     // space freed once that handle goes; the new file is a new inode with its own lock.
     drop(shared.db.write().unwrap_or_else(|e| e.into_inner()).take());
     std::fs::remove_file(&shared.path).map_err(|error| {
-        SpoolError::Storage(format!("cannot delete {}: {error}", shared.path.display()))
+        SpoolError::failed(format!("cannot delete {}", shared.path.display()), error)
     })?;
     reopen(shared)?;
     Ok(true)
@@ -722,7 +816,7 @@ fn recreate_if_all_forwarded(
 /// ([`recreate_if_all_forwarded`]) and its tables must be created.
 fn reopen(shared: &Shared) -> Result<Counts, SpoolError> {
     let db = (shared.opener)().map_err(|error| {
-        SpoolError::Storage(format!("cannot open {}: {error}", shared.path.display()))
+        SpoolError::failed(format!("cannot open {}", shared.path.display()), error)
     })?;
     let new = {
         let txn = db.begin_read().map_err(SpoolError::storage)?;
@@ -740,31 +834,91 @@ fn reopen(shared: &Shared) -> Result<Counts, SpoolError> {
     Ok(counts)
 }
 
-/// What one request of a batch will be answered.
-enum Outcome {
-    Appended(u64),
-    Full { wanted: u64 },
-    Done,
+/// A write applied in the batch's transaction, with the answer it gets once that commits.
+enum Applied {
+    /// Stored under `seq`.
+    Appended {
+        /// The append's answer channel.
+        reply: oneshot::Sender<Result<u64, SpoolError>>,
+        /// Its sequence number.
+        seq: u64,
+    },
+    /// Not stored: the bound has no room for `wanted` more bytes.
+    Full {
+        /// The append's answer channel.
+        reply: oneshot::Sender<Result<u64, SpoolError>>,
+        /// What the record would have counted against the bound.
+        wanted: u64,
+    },
+    /// A removal or parking.
+    Done {
+        /// Its answer channel.
+        reply: oneshot::Sender<Result<(), SpoolError>>,
+    },
+}
+
+impl Applied {
+    /// The transaction committed: tells the request what became of it. `stored` is the
+    /// bytes stored after the commit, for the `Full` answer.
+    fn answer(self, stored: u64, max: u64) {
+        match self {
+            Applied::Appended { reply, seq } => {
+                let _ = reply.send(Ok(seq));
+            }
+            Applied::Full { reply, wanted } => {
+                let _ = reply.send(Err(SpoolError::Full {
+                    stored,
+                    max,
+                    wanted,
+                }));
+            }
+            Applied::Done { reply } => {
+                let _ = reply.send(Ok(()));
+            }
+        }
+    }
+
+    /// The transaction failed: nothing of it is stored.
+    fn fail(self, error: &SpoolError) {
+        match self {
+            Applied::Appended { reply, .. } | Applied::Full { reply, .. } => {
+                let _ = reply.send(Err(error.clone()));
+            }
+            Applied::Done { reply } => {
+                let _ = reply.send(Err(error.clone()));
+            }
+        }
+    }
 }
 
 /// What a batch changed.
 #[derive(Default)]
 struct Change {
+    /// Records appended.
     added: u64,
+    /// Their bytes, as counted against the bound.
     added_bytes: u64,
+    /// Records removed.
     removed: u64,
+    /// Their bytes.
     removed_bytes: u64,
+    /// Records moved to the parked table (their bytes still count).
     parked: u64,
 }
 
-/// Applies `batch` in one transaction and answers it; returns the next sequence number.
-fn commit_batch(shared: &Shared, batch: Vec<Request>, next_seq: u64) -> u64 {
-    let applied = shared
+/// Applies `batch` in one transaction and answers every write of it, with its result once
+/// the transaction is committed or with the error if it is not; returns the next sequence
+/// number.
+fn commit_batch(shared: &Shared, batch: Vec<Write>, next_seq: u64) -> u64 {
+    let requests = batch.len();
+    let mut pending = batch.into_iter();
+    let mut applied = Vec::with_capacity(requests);
+    let committed = shared
         .db()
-        .and_then(|db| apply(shared, &db, &batch, next_seq));
-    shared.failed.store(applied.is_err(), Ordering::SeqCst);
-    match applied {
-        Ok((outcomes, change)) => {
+        .and_then(|db| apply(shared, &db, &mut pending, next_seq, &mut applied));
+    shared.failed.store(committed.is_err(), Ordering::SeqCst);
+    match committed {
+        Ok(change) => {
             shared.records.fetch_add(change.added, Ordering::SeqCst);
             shared
                 .records
@@ -779,81 +933,71 @@ fn commit_batch(shared: &Shared, batch: Vec<Request>, next_seq: u64) -> u64 {
                 shared.appended.notify_one();
             }
             let stored = shared.bytes.load(Ordering::SeqCst);
-            for (request, outcome) in batch.into_iter().zip(outcomes) {
-                match (request, outcome) {
-                    (Request::Append { reply, .. }, Outcome::Appended(seq)) => {
-                        let _ = reply.send(Ok(seq));
-                    }
-                    (Request::Append { reply, .. }, Outcome::Full { wanted }) => {
-                        let _ = reply.send(Err(SpoolError::Full {
-                            stored,
-                            max: shared.max_bytes,
-                            wanted,
-                        }));
-                    }
-                    (Request::Remove { reply, .. } | Request::Park { reply, .. }, _) => {
-                        let _ = reply.send(Ok(()));
-                    }
-                    (Request::Append { .. }, Outcome::Done) => {
-                        unreachable!("an append is answered as appended or full")
-                    }
-                    (Request::Check | Request::Recreate { .. }, _) => {}
-                }
+            for write in applied {
+                write.answer(stored, shared.max_bytes);
             }
             next_seq + change.added
         }
         Err(error) => {
-            tracing::error!(%error, requests = batch.len(), "spool commit failed");
-            for request in batch {
-                request.fail(&error);
+            tracing::error!(%error, requests, "spool commit failed");
+            for write in applied {
+                write.fail(&error);
+            }
+            for write in pending {
+                write.fail(&error);
             }
             next_seq
         }
     }
 }
 
-/// Writes `batch` in one fsynced transaction: appends in order while they fit the bound,
-/// numbered from `next_seq`, removals and parkings.
+/// Writes the `writes` in one fsynced transaction: appends in order while they fit the bound,
+/// numbered from `next_seq`, removals and parkings. Each write taken from `writes` goes to
+/// `applied` with its answer; on an error, the writes not taken yet stay in `writes`.
 fn apply(
     shared: &Shared,
     db: &Database,
-    batch: &[Request],
+    writes: &mut impl Iterator<Item = Write>,
     next_seq: u64,
-) -> Result<(Vec<Outcome>, Change), SpoolError> {
+    applied: &mut Vec<Applied>,
+) -> Result<Change, SpoolError> {
     let stored = shared.bytes.load(Ordering::SeqCst);
     let mut change = Change::default();
-    let mut outcomes = Vec::with_capacity(batch.len());
     let txn = db.begin_write().map_err(SpoolError::storage)?;
     {
         let mut table = txn.open_table(RECORDS).map_err(SpoolError::storage)?;
         let mut parked = txn.open_table(PARKED).map_err(SpoolError::storage)?;
-        for request in batch {
-            outcomes.push(match request {
-                Request::Append { value, .. } => {
-                    let size = stored_size(value);
+        for write in writes {
+            match write {
+                Write::Append { value, reply } => {
+                    let size = stored_size(&value);
                     let after = stored + change.added_bytes - change.removed_bytes + size;
                     if after > shared.max_bytes {
-                        Outcome::Full { wanted: size }
+                        applied.push(Applied::Full {
+                            reply,
+                            wanted: size,
+                        });
                     } else {
                         let seq = next_seq + change.added;
+                        applied.push(Applied::Appended { reply, seq });
                         table
                             .insert(seq, value.as_slice())
                             .map_err(SpoolError::storage)?;
                         change.added += 1;
                         change.added_bytes += size;
-                        Outcome::Appended(seq)
                     }
                 }
-                Request::Remove { seqs, .. } => {
+                Write::Remove { seqs, reply } => {
+                    applied.push(Applied::Done { reply });
                     for seq in seqs {
                         if let Some(value) = table.remove(seq).map_err(SpoolError::storage)? {
                             change.removed += 1;
                             change.removed_bytes += stored_size(value.value());
                         }
                     }
-                    Outcome::Done
                 }
-                Request::Park { seq, .. } => {
+                Write::Park { seq, reply } => {
+                    applied.push(Applied::Done { reply });
                     let value = table.remove(seq).map_err(SpoolError::storage)?;
                     if let Some(value) = value {
                         parked
@@ -861,15 +1005,13 @@ fn apply(
                             .map_err(SpoolError::storage)?;
                         change.parked += 1;
                     }
-                    Outcome::Done
                 }
-                Request::Check | Request::Recreate { .. } => Outcome::Done,
-            });
+            }
         }
     }
     // Durability::Immediate (redb's default): the commit returns once it is fsynced.
     txn.commit().map_err(SpoolError::storage)?;
-    Ok((outcomes, change))
+    Ok(change)
 }
 
 #[cfg(test)]
@@ -1002,11 +1144,11 @@ pub(crate) mod tests {
         for n in 0..10 {
             let (reply, answer) = oneshot::channel();
             let value = codec::encode(&record("3", format!("{n}").as_bytes(), true), 0);
-            batch.push(Request::Append { value, reply });
+            batch.push(Write::Append { value, reply });
             answers.push(answer);
         }
         let (reply, removal) = oneshot::channel();
-        batch.push(Request::Remove {
+        batch.push(Write::Remove {
             seqs: vec![100, 101],
             reply,
         });
