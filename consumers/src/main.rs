@@ -6,6 +6,8 @@
 //! 2. the background tasks (consumer lag and membership watch, ClickHouse reachability
 //!    watch, Kafka readiness probe) are joined;
 //! 3. the admin listener, which stopped taking requests at the signal, is joined.
+//!
+//! Steps 2 and 3 are `hookline_runtime::service::Service::stop`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,8 +22,8 @@ use hookline_consumers::group::{GroupConsumer, GroupContext};
 use hookline_consumers::lag::{self, LagWatch};
 use hookline_consumers::membership::{self, Watchdog};
 use hookline_consumers::prometheus::ConsumerMetrics;
-use hookline_runtime::admin::{self, Readiness};
-use hookline_runtime::shutdown::{self, Tasks};
+use hookline_runtime::admin::Readiness;
+use hookline_runtime::service::Service;
 use hookline_runtime::{telemetry, topics};
 use hookline_schemas::event::Family;
 use hookline_schemas::record::Topics;
@@ -59,15 +61,8 @@ async fn run(config: RunConfig) -> anyhow::Result<()> {
     let readiness = Readiness::default();
     readiness.register("clickhouse");
     readiness.register("kafka");
-    let shutdown = shutdown::on_signal();
-    let tasks = Tasks::default();
-    let admin_task = admin::start(
-        &config.admin,
-        registry.clone(),
-        readiness.clone(),
-        &shutdown,
-    )
-    .await?;
+    let service = Service::start(&config.admin, registry.clone(), readiness.clone()).await?;
+    let (shutdown, tasks) = (service.shutdown.clone(), &service.tasks);
 
     migrate::run(&config.clickhouse).await?;
     readiness.set_ready("clickhouse");
@@ -120,7 +115,7 @@ async fn run(config: RunConfig) -> anyhow::Result<()> {
         .context("cannot subscribe to the hook topics")?;
     let kafka = Arc::new(kafka);
     let probe = kafka.clone();
-    readiness.watch("kafka", READINESS_INTERVAL, &tasks, &shutdown, move || {
+    readiness.watch("kafka", READINESS_INTERVAL, tasks, &shutdown, move || {
         probe
             .fetch_metadata(None, Timeout::After(READINESS_INTERVAL))
             .map(|_| ())
@@ -174,9 +169,7 @@ async fn run(config: RunConfig) -> anyhow::Result<()> {
     tracing::info!(topics = ?family_topics, group = %config.consumer_group, "consuming");
     consumer.run(shutdown.clone()).await;
     // The shutdown order of the module documentation, from step 2.
-    shutdown.cancel();
-    tasks.join().await;
-    admin_task.await.context("admin listener panicked")??;
+    service.stop().await?;
     tracing::info!("consumers stopped");
     Ok(())
 }

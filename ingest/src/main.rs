@@ -13,6 +13,8 @@
 //!    so are the background tasks (readiness probe, topic creation retry);
 //! 7. the admin listener, which stopped taking requests at the signal, is joined.
 //!
+//! The background tasks of step 6 and step 7 are `hookline_runtime::service::Service::stop`.
+//!
 //! A signal during start-up (while topics are being created) ends the process at once.
 
 use std::sync::Arc;
@@ -29,8 +31,8 @@ use hookline_ingest::sinks::durable::{Drainer, DurableSink};
 use hookline_ingest::sinks::kafka::{KafkaSettings, KafkaSink};
 use hookline_ingest::sinks::metrics::SpoolMetrics;
 use hookline_ingest::sinks::spool::{Spool, SpoolSettings};
-use hookline_runtime::admin::{self, Readiness};
-use hookline_runtime::shutdown::Tasks;
+use hookline_runtime::admin::Readiness;
+use hookline_runtime::service::Service;
 use hookline_runtime::topics;
 use hookline_runtime::{http, listen, shutdown, telemetry};
 use hookline_schemas::record::Topics;
@@ -72,15 +74,8 @@ async fn main() -> anyhow::Result<()> {
     );
 
     let webhooks = listen::bind(config.listen, "webhooks", "HOOKLINE_INGEST_LISTEN").await?;
-    let shutdown = shutdown::on_signal();
-    let tasks = Tasks::default();
-    let admin_task = admin::start(
-        &config.admin,
-        registry.clone(),
-        readiness.clone(),
-        &shutdown,
-    )
-    .await?;
+    let service = Service::start(&config.admin, registry.clone(), readiness.clone()).await?;
+    let (shutdown, tasks) = (service.shutdown.clone(), &service.tasks);
 
     let topics = Topics::new(config.topics.topic_prefix.clone());
     let max_message_bytes = topics::max_message_bytes_for(config.max_body_bytes as u64);
@@ -117,8 +112,7 @@ async fn main() -> anyhow::Result<()> {
         }
         None => {
             tracing::info!("stopped while creating topics");
-            tasks.join().await;
-            admin_task.await.context("admin listener panicked")??;
+            service.stop().await?;
             return Ok(());
         }
     }
@@ -166,7 +160,7 @@ async fn main() -> anyhow::Result<()> {
         dedup: deduplication.dedup.clone(),
     });
     let probe = state.clone();
-    readiness.watch("sink", READINESS_INTERVAL, &tasks, &shutdown, move || {
+    readiness.watch("sink", READINESS_INTERVAL, tasks, &shutdown, move || {
         probe.sink.check_ready(READINESS_INTERVAL)
     });
 
@@ -190,8 +184,7 @@ async fn main() -> anyhow::Result<()> {
     tracing::info!(spooled = spool.len(), "spool closed");
     shutdown.cancel();
     deduplication.join_tailer().await;
-    tasks.join().await;
-    admin_task.await.context("admin listener panicked")??;
+    service.stop().await?;
     tracing::info!("ingest stopped");
     Ok(())
 }

@@ -7,7 +7,8 @@
 //! which setting to change when their port is taken ([`listen`]); how they reach Kafka, TLS
 //! and SASL included ([`kafka`]); and the Kafka topics they depend on, created with the
 //! configured partitions ([`topics`]); secrets that never print ([`secret`]); metrics
-//! registered in one step ([`metrics`]); and the check that keeps the configuration reference
+//! registered in one step ([`metrics`]); a service's lifecycle, from its first signal handler to
+//! its last joined task ([`service`]); and the check that keeps the configuration reference
 //! true to their command lines ([`reference`]).
 
 pub mod admin;
@@ -17,6 +18,7 @@ pub mod listen;
 pub mod metrics;
 pub mod reference;
 pub mod secret;
+pub mod service;
 pub mod shutdown;
 pub mod telemetry;
 pub mod topics;
