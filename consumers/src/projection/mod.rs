@@ -241,6 +241,14 @@ fn project_typed(
         typed => Some(typed),
     };
     let headers = &message.headers;
+    // A system hook says `System Hook` whatever it describes: its body's kind picks the tables,
+    // so a merge request or a push seen through Admin → System hooks lands where the same event
+    // from a project or group hook does, and collapses with it. Instance events (projects,
+    // groups, members) keep their raw row only.
+    let family = match (family, &typed) {
+        (Family::System, Some(payload)) => family_of(payload).unwrap_or(Family::System),
+        _ => family,
+    };
     match (family, typed) {
         (Family::Pipeline, Some(Payload::Pipeline(hook))) => {
             rows.pipelines.push(PipelineRow::from_hook(&hook, headers));
@@ -289,10 +297,27 @@ fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
 }
 
 /// Whether records of the family feed a typed table (and so must fit their payload model).
+/// The family whose tables a payload of this kind feeds, if any.
+fn family_of(payload: &Payload) -> Option<Family> {
+    Some(match payload {
+        Payload::Pipeline(_) => Family::Pipeline,
+        Payload::Job(_) => Family::Job,
+        Payload::MergeRequest(_) => Family::MergeRequest,
+        Payload::Note(_) => Family::Note,
+        Payload::Push(_) => Family::Push,
+        Payload::TagPush(_) => Family::TagPush,
+        Payload::Issue(_) => Family::Issue,
+        Payload::Deployment(_) => Family::Deployment,
+        Payload::Release(_) => Family::Release,
+        Payload::Other { .. } => return None,
+    })
+}
+
 fn has_tables(family: Family) -> bool {
     matches!(
         family,
-        Family::Pipeline
+        Family::System
+            | Family::Pipeline
             | Family::Job
             | Family::MergeRequest
             | Family::Note
@@ -343,6 +368,72 @@ mod tests {
             },
             body: body.to_vec(),
         }
+    }
+
+    #[test]
+    fn system_hooks_feed_the_tables_of_what_their_body_describes() {
+        // Admin → System hooks sends every event as `System Hook`; merge requests and pushes
+        // come in the shapes project hooks use (a push with `event_name` and no
+        // `object_kind`), and must land in the same tables, with the same rows.
+        let merge_request =
+            include_bytes!("../../../schemas/fixtures/gitlab-webhooks/merge_request.json");
+        let push = br#"{"event_name":"push","before":"95790bf891e76fee5e1747ab589903a6a1f80f22","after":"da1560886d4f094c3e6c9ef40349f7d38b5d27d7","ref":"refs/heads/master","checkout_sha":"da1560886d4f094c3e6c9ef40349f7d38b5d27d7","user_id":4,"user_name":"John Smith","user_email":"john@example.com","project_id":15,"project":{"path_with_namespace":"mike/diaspora"},"commits":[],"total_commits_count":4}"#;
+        let tag_push = br#"{"event_name":"tag_push","before":"0000000000000000000000000000000000000000","after":"82b3d5ae55f7080f1e6022629cdb57bfae7cccc7","ref":"refs/tags/v1.0.0","checkout_sha":"5937ac0a7beb003549fc5fd26fc247adbce4a52e","user_id":1,"user_name":"John Smith","project_id":1,"project":{"path_with_namespace":"jsmith/example"},"commits":[],"total_commits_count":0}"#;
+        for (project_event, body) in [
+            ("Merge Request Hook", &merge_request[..]),
+            ("Push Hook", &push[..]),
+            ("Tag Push Hook", &tag_push[..]),
+        ] {
+            let mut through_project = Batch::default();
+            let mut through_system = Batch::default();
+            assert!(matches!(
+                through_project.add(&message(project_event, body)).unwrap(),
+                Added::Complete
+            ));
+            let added = through_system.add(&message("System Hook", body)).unwrap();
+            assert!(
+                matches!(added, Added::Complete),
+                "{project_event}: {added:?}"
+            );
+            assert_eq!(
+                (
+                    through_system.merge_requests.len(),
+                    through_system.pushes.len()
+                ),
+                (
+                    through_project.merge_requests.len(),
+                    through_project.pushes.len()
+                ),
+                "{project_event}"
+            );
+            assert_eq!(
+                format!(
+                    "{:?}",
+                    (
+                        &through_system.merge_requests,
+                        &through_system.merge_request_events,
+                        &through_system.pushes
+                    )
+                ),
+                format!(
+                    "{:?}",
+                    (
+                        &through_project.merge_requests,
+                        &through_project.merge_request_events,
+                        &through_project.pushes
+                    )
+                ),
+                "{project_event}"
+            );
+        }
+        let mut admin = Batch::default();
+        let project_created = br#"{"event_name":"project_create","name":"StoreCloud","path":"storecloud","project_id":74,"owner_name":"John Smith"}"#;
+        assert!(matches!(
+            admin.add(&message("System Hook", project_created)).unwrap(),
+            Added::Complete
+        ));
+        assert_eq!((admin.raw_hooks.len(), admin.len()), (1, 1));
+        assert!(admin.merge_requests.is_empty() && admin.pushes.is_empty());
     }
 
     #[test]

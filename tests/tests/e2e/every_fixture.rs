@@ -1,6 +1,6 @@
 //! Every GitLab example payload in `schemas/fixtures/`, posted through ingest with its
 //! `X-Gitlab-Event` header, lands in the tables of its kind with the payload's values; kinds
-//! without a table land in `raw_hooks` only.
+//! without a table land in `raw_hooks` only. System hooks land where their body's kind does.
 
 use std::time::Duration;
 
@@ -73,6 +73,10 @@ const FIXTURES: &[(&str, &str, &[&str])] = &[
         MR,
     ),
     ("gitlab-webhooks/subgroup.json", "System Hook", &[]),
+    // The same events through Admin → System hooks: the same tables, collapsing with the
+    // project hooks' copies (the expected rows below do not change).
+    ("gitlab-webhooks/merge_request.json", "System Hook", MR),
+    ("gitlab-webhooks/push.json", "System Hook", &["pushes"]),
     (
         "gitlab-webhooks/tag_push.json",
         "Tag Push Hook",
