@@ -78,6 +78,7 @@ pub fn check(event: &str, body: &[u8]) {
                 ("issues", batch.issues.len()),
                 ("deployments", batch.deployments.len()),
                 ("releases", batch.releases.len()),
+                ("instance_events", batch.instance_events.len()),
             ] {
                 assert!(count <= 1, "{count} rows in {table} from one hook");
             }

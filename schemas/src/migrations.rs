@@ -64,6 +64,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(6, "issues", "0006_issues"),
     migration!(7, "deployments", "0007_deployments"),
     migration!(8, "releases", "0008_releases"),
+    migration!(9, "instance_events", "0009_instance_events"),
 ];
 
 #[cfg(test)]

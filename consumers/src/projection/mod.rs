@@ -8,6 +8,7 @@
 //! *state* wins whatever order GitLab delivered them in.
 
 pub mod deployments;
+pub mod instance_events;
 pub mod issues;
 pub mod jobs;
 pub mod merge_request_reviews;
@@ -23,6 +24,7 @@ use hookline_schemas::payload::{self, Payload, Project, User};
 use hookline_schemas::record::RecordHeaders;
 
 pub use deployments::DeploymentRow;
+pub use instance_events::InstanceEventRow;
 pub use issues::IssueRow;
 pub use jobs::JobRow;
 pub use merge_request_reviews::MergeRequestReviewRow;
@@ -164,6 +166,7 @@ tables! {
     issues: IssueRow,
     deployments: DeploymentRow,
     releases: ReleaseRow,
+    instance_events: InstanceEventRow,
 }
 
 /// Where rows go: one table at a time, by name ([`Rows::write_to`]).
@@ -244,12 +247,20 @@ fn project_typed(
     // A system hook says `System Hook` whatever it describes: its body's kind picks the tables,
     // so a merge request or a push seen through Admin → System hooks lands where the same event
     // from a project or group hook does, and collapses with it. Instance events (projects,
-    // groups, members) keep their raw row only.
+    // groups, users, members) go to `instance_events`.
     let family = match (family, &typed) {
         (Family::System, Some(payload)) => family_of(payload).unwrap_or(Family::System),
         _ => family,
     };
     match (family, typed) {
+        // A repository update accompanies a push event, which `pushes` already has.
+        (Family::System, Some(Payload::Other { object_kind }))
+            if object_kind.as_deref() != Some("repository_update") =>
+        {
+            let event = payload::parse_instance_event(message.body.as_slice())?;
+            rows.instance_events
+                .push(InstanceEventRow::from_event(&event, headers));
+        }
         (Family::Pipeline, Some(Payload::Pipeline(hook))) => {
             rows.pipelines.push(PipelineRow::from_hook(&hook, headers));
         }
@@ -426,14 +437,72 @@ mod tests {
                 "{project_event}"
             );
         }
+        // Instance events go to `instance_events`, whichever names their fields carry.
         let mut admin = Batch::default();
-        let project_created = br#"{"event_name":"project_create","name":"StoreCloud","path":"storecloud","project_id":74,"owner_name":"John Smith"}"#;
-        assert!(matches!(
-            admin.add(&message("System Hook", project_created)).unwrap(),
-            Added::Complete
-        ));
-        assert_eq!((admin.raw_hooks.len(), admin.len()), (1, 1));
+        let renamed = br#"{"created_at":"2012-07-21T07:30:58Z","updated_at":"2012-07-21T07:38:22Z","event_name":"project_rename","name":"Underscore","path":"underscore","path_with_namespace":"jsmith/underscore","project_id":73,"owner_name":"John Smith","owner_email":"johnsmith@example.com","project_visibility":"internal","old_path_with_namespace":"jsmith/overscore"}"#;
+        let member = br#"{"created_at":"2012-07-21T07:30:56Z","updated_at":"2012-07-21T07:38:22Z","event_name":"user_add_to_group","group_access":"Maintainer","group_id":78,"group_name":"StoreCloud","group_path":"storecloud","user_email":"johnsmith@example.com","user_name":"John Smith","user_username":"johnsmith","user_id":41}"#;
+        let subgroup = include_bytes!("../../../schemas/fixtures/gitlab-webhooks/subgroup.json");
+        let update = br#"{"event_name":"repository_update","user_id":1,"project_id":1,"changes":[{"before":"8205ea8d81ce0c6b90fbe8280d118cc9fdad6130","after":"4045ea7a3df38697b3730a20fb73c8bed8a3e69e","ref":"refs/heads/master"}],"refs":["refs/heads/master"]}"#;
+        for body in [&renamed[..], member, subgroup, update] {
+            assert!(matches!(
+                admin.add(&message("System Hook", body)).unwrap(),
+                Added::Complete
+            ));
+        }
+        assert_eq!((admin.raw_hooks.len(), admin.len()), (4, 4));
         assert!(admin.merge_requests.is_empty() && admin.pushes.is_empty());
+        let seen: Vec<_> = admin
+            .instance_events
+            .iter()
+            .map(|row| {
+                (
+                    row.event_name.as_str(),
+                    row.project_id,
+                    row.project_path.as_str(),
+                    row.old_project_path.as_str(),
+                    row.group_id,
+                    row.group_path.as_str(),
+                    row.user_username.as_str(),
+                    row.access_level.as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            seen,
+            vec![
+                (
+                    "project_rename",
+                    Some(73),
+                    "jsmith/underscore",
+                    "jsmith/overscore",
+                    None,
+                    "",
+                    "",
+                    ""
+                ),
+                (
+                    "user_add_to_group",
+                    None,
+                    "",
+                    "",
+                    Some(78),
+                    "storecloud",
+                    "johnsmith",
+                    "Maintainer"
+                ),
+                (
+                    "subgroup_create",
+                    None,
+                    "",
+                    "",
+                    Some(2),
+                    "group-1/subgroup-1",
+                    "",
+                    ""
+                ),
+            ]
+        );
+        assert!(admin.instance_events[0].updated_at.is_some());
     }
 
     #[test]

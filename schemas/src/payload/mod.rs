@@ -55,6 +55,7 @@ mod note;
 mod pipeline;
 mod push;
 mod release;
+mod system;
 
 use std::borrow::Cow;
 use std::fmt;
@@ -71,6 +72,7 @@ pub use note::{NoteAttributes, NoteHook, NoteIssue};
 pub use pipeline::{PipelineAttributes, PipelineBuild, PipelineHook, SourcePipeline};
 pub use push::{PushCommit, PushHook};
 pub use release::ReleaseHook;
+pub use system::InstanceEvent;
 
 /// A GitLab user as embedded in payloads (`user`, `assignees[]`, `reviewers[]`).
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
@@ -319,6 +321,11 @@ fn invalid_json(source: serde_json::Error) -> PayloadError {
         column: source.column(),
         source,
     }
+}
+
+/// Parses a system hook's instance event (a body [`parse`] reads as [`Payload::Other`]).
+pub fn parse_instance_event(body: &[u8]) -> Result<InstanceEvent, PayloadError> {
+    model("system", body)
 }
 
 fn model<T: de::DeserializeOwned>(kind: &str, body: &[u8]) -> Result<T, PayloadError> {

@@ -72,7 +72,11 @@ const FIXTURES: &[(&str, &str, &[&str])] = &[
         "Merge Request Hook",
         MR,
     ),
-    ("gitlab-webhooks/subgroup.json", "System Hook", &[]),
+    (
+        "gitlab-webhooks/subgroup.json",
+        "System Hook",
+        &["instance_events"],
+    ),
     // The same events through Admin → System hooks: the same tables, collapsing with the
     // project hooks' copies (the expected rows below do not change).
     ("gitlab-webhooks/merge_request.json", "System Hook", MR),
@@ -116,6 +120,7 @@ const TABLES: &[&str] = &[
     "issues",
     "deployments",
     "releases",
+    "instance_events",
 ];
 
 /// What `SELECT … FINAL` returns for concrete rows of the fixtures above. Several fixtures
@@ -202,6 +207,11 @@ fn expected_rows() -> Vec<(&'static str, Vec<Value>)> {
             "SELECT project_id, deployment_id, job_id, environment, status, status_changed_at FROM deployments FINAL",
             vec![json!({"project_id": 30, "deployment_id": 15, "job_id": 796, "environment": "staging",
                         "status": "success", "status_changed_at": "2021-04-28 19:50:00.000"})],
+        ),
+        (
+            "SELECT event_name, group_id, group_path, created_at FROM instance_events FINAL",
+            vec![json!({"event_name": "subgroup_create", "group_id": 2,
+                        "group_path": "group-1/subgroup-1", "created_at": "2022-01-24 14:23:59.000"})],
         ),
         (
             "SELECT project_id, release_id, tag, action, sha, created_at FROM releases FINAL",
