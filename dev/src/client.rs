@@ -144,26 +144,40 @@ where
     }
 }
 
-/// Runs `sql` against the stack's database and returns its rows as JSON objects (64-bit
-/// integers as numbers, times as ClickHouse prints them: `2021-04-28 19:50:00.000`).
-pub async fn select(stack: &Stack, sql: &str) -> Vec<Value> {
+/// How long a query may take before it counts as failed: a hung ClickHouse must not hang a
+/// test or the fault suite's accounting.
+const QUERY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Runs `sql` against the stack's database; its rows as JSON objects (64-bit integers as
+/// numbers, times as ClickHouse prints them: `2021-04-28 19:50:00.000`).
+pub async fn query(stack: &Stack, sql: &str) -> anyhow::Result<Vec<Value>> {
+    use anyhow::Context;
     let url = format!(
         "{}/?database={}&output_format_json_quote_64bit_integers=0",
         stack.clickhouse_url.trim_end_matches('/'),
         stack.clickhouse_database
     );
-    let response = reqwest::Client::new()
+    let response = reqwest::Client::builder()
+        .timeout(QUERY_TIMEOUT)
+        .build()?
         .post(url)
         .body(format!("{sql} FORMAT JSONEachRow"))
         .send()
         .await
-        .expect("ClickHouse answers");
+        .with_context(|| format!("ClickHouse did not answer {sql}"))?;
     let status = response.status();
-    let text = response.text().await.expect("a response body");
-    assert!(status.is_success(), "{sql}: {text}");
+    let text = response.text().await?;
+    anyhow::ensure!(status.is_success(), "{sql}: {status} {text}");
     text.lines()
-        .map(|line| serde_json::from_str(line).expect("a JSON row"))
+        .map(|line| serde_json::from_str(line).context("a JSON row"))
         .collect()
+}
+
+/// [`query`] for tests: the rows, or a panic that says why not.
+pub async fn select(stack: &Stack, sql: &str) -> Vec<Value> {
+    query(stack, sql)
+        .await
+        .unwrap_or_else(|error| panic!("{error:#}"))
 }
 
 /// The value of header `name` of a Kafka record, as text.

@@ -13,11 +13,9 @@ use anyhow::Context;
 use serde_json::{json, Value};
 
 use super::gitlab_sim::{Expected, Outcomes, Plan, LIFECYCLE_PROJECTS};
+use crate::client::query;
 use crate::stack::Stack;
 use hookline_schemas::testing::gitlab::{clickhouse_time, Final};
-
-/// How long one query may take: a hung ClickHouse must not hang the accounting.
-const QUERY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The balance of one stream.
 #[derive(Debug, Clone, Default)]
@@ -68,29 +66,6 @@ impl Accounting {
     pub fn unanswered_total(&self) -> usize {
         self.unanswered.values().sum()
     }
-}
-
-/// Runs `sql` against the stack's database; the rows as JSON objects.
-pub async fn query(stack: &Stack, sql: &str) -> anyhow::Result<Vec<Value>> {
-    let url = format!(
-        "{}/?database={}&output_format_json_quote_64bit_integers=0",
-        stack.clickhouse_url.trim_end_matches('/'),
-        stack.clickhouse_database
-    );
-    let response = reqwest::Client::builder()
-        .timeout(QUERY_TIMEOUT)
-        .build()?
-        .post(url)
-        .body(format!("{sql} FORMAT JSONEachRow"))
-        .send()
-        .await
-        .with_context(|| format!("ClickHouse did not answer {sql}"))?;
-    let status = response.status();
-    let text = response.text().await?;
-    anyhow::ensure!(status.is_success(), "{sql}: {status} {text}");
-    text.lines()
-        .map(|line| serde_json::from_str(line).context("a JSON row"))
-        .collect()
 }
 
 /// The distinct event ids in `raw_hooks` (without FINAL: presence is all that counts).

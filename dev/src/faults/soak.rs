@@ -211,7 +211,7 @@ pub async fn run_load(settings: &LoadSettings) -> anyhow::Result<LoadRun> {
     let deadline = burst_end + Duration::from_secs(900);
     let drained_after = loop {
         if let Ok(rows) =
-            super::accounting::query(&stack, "SELECT count() AS n FROM raw_hooks FINAL").await
+            crate::client::query(&stack, "SELECT count() AS n FROM raw_hooks FINAL").await
         {
             landed = rows.first().and_then(|r| r["n"].as_u64()).unwrap_or(0);
         }
