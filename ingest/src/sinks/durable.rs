@@ -639,18 +639,21 @@ mod tests {
         }
     }
 
+    /// A spool in `dir` whose storage fails as `failing` says while the returned flag is set.
+    fn failing_spool(
+        dir: &std::path::Path,
+        failing: Failing,
+    ) -> (Arc<Spool>, Arc<AtomicBool>, SpoolMetrics) {
+        let fail = Arc::new(AtomicBool::new(false));
+        let metrics = SpoolMetrics::for_test();
+        let spool = faulty_spool(dir, 1 << 20, metrics.clone(), fail.clone(), failing);
+        (Arc::new(spool), fail, metrics)
+    }
+
     #[tokio::test]
     async fn hooks_go_to_kafka_while_the_spool_cannot_take_them() {
         let dir = tempfile::tempdir().unwrap();
-        let fail = Arc::new(AtomicBool::new(false));
-        let metrics = SpoolMetrics::for_test();
-        let spool = Arc::new(faulty_spool(
-            dir.path(),
-            1 << 20,
-            metrics.clone(),
-            fail.clone(),
-            Failing::Everything,
-        ));
+        let (spool, fail, metrics) = failing_spool(dir.path(), Failing::Everything);
         let kafka = Arc::new(FakeKafka::default());
         let sink = DurableSink::new(
             kafka.clone(),
@@ -769,15 +772,7 @@ mod tests {
     #[tokio::test]
     async fn a_full_disk_keeps_no_spooled_hook_from_kafka_and_is_freed_by_the_drainer() {
         let dir = tempfile::tempdir().unwrap();
-        let fail = Arc::new(AtomicBool::new(false));
-        let metrics = SpoolMetrics::for_test();
-        let spool = Arc::new(faulty_spool(
-            dir.path(),
-            1 << 20,
-            metrics.clone(),
-            fail.clone(),
-            Failing::Commits,
-        ));
+        let (spool, fail, metrics) = failing_spool(dir.path(), Failing::Commits);
         let hooks: Vec<Vec<u8>> = (0..20).map(|n| format!("hook {n}").into_bytes()).collect();
         for body in &hooks {
             spool.append(&record("1", body, true)).await.unwrap();

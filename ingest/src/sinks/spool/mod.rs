@@ -1340,40 +1340,33 @@ pub(crate) mod tests {
         assert_eq!(seqs, vec![1, 3, 4, 5]);
     }
 
-    #[tokio::test]
-    async fn a_spool_holding_only_forwarded_records_is_recreated_empty() {
-        let dir = tempfile::tempdir().unwrap();
-        let spool = open(dir.path(), 1 << 30);
+    /// A spool in `dir` holding three records, numbered 0, 1 and 2.
+    async fn three_records(dir: &Path) -> Spool {
+        let spool = open(dir, 1 << 30);
         for n in 0..3u8 {
             spool.append(&record("1", &[n; 1000], true)).await.unwrap();
         }
+        spool
+    }
+
+    #[tokio::test]
+    async fn a_spool_holding_only_forwarded_records_is_recreated_empty() {
         // A record not forwarded yet, or a parked one, keeps the file.
-        assert_eq!(
-            spool
-                .recreate_if_all_forwarded(BTreeSet::from([0, 1]))
-                .await,
-            Ok(false)
-        );
-        spool.park(2).await.unwrap();
-        assert_eq!(
-            spool
-                .recreate_if_all_forwarded(BTreeSet::from([0, 1]))
-                .await,
-            Ok(false)
-        );
+        let kept = tempfile::tempdir().unwrap();
+        let spool = three_records(kept.path()).await;
+        for park in [false, true] {
+            if park {
+                spool.park(2).await.unwrap();
+            }
+            let forwarded = BTreeSet::from([0, 1]);
+            assert_eq!(spool.recreate_if_all_forwarded(forwarded).await, Ok(false));
+        }
         assert_eq!((spool.len(), spool.parked()), (2, 1));
 
         let dir = tempfile::tempdir().unwrap();
-        let spool = open(dir.path(), 1 << 30);
-        for n in 0..3u8 {
-            spool.append(&record("1", &[n; 1000], true)).await.unwrap();
-        }
-        assert_eq!(
-            spool
-                .recreate_if_all_forwarded(BTreeSet::from([0, 1, 2, 7]))
-                .await,
-            Ok(true)
-        );
+        let spool = three_records(dir.path()).await;
+        let forwarded = BTreeSet::from([0, 1, 2, 7]);
+        assert_eq!(spool.recreate_if_all_forwarded(forwarded).await, Ok(true));
         assert_eq!((spool.len(), spool.bytes()), (0, 0));
         assert!(spool.health().is_ok());
         // The new file takes hooks, numbered after the old ones, and survives a reopen.
