@@ -249,7 +249,7 @@ fn project_typed(
     // from a project or group hook does, and collapses with it. Instance events (projects,
     // groups, users, members) go to `instance_events`.
     let family = match (family, &typed) {
-        (Family::System, Some(payload)) => family_of(payload).unwrap_or(Family::System),
+        (Family::System, Some(payload)) => payload.family().unwrap_or(Family::System),
         _ => family,
     };
     match (family, typed) {
@@ -308,22 +308,6 @@ fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
 }
 
 /// Whether records of the family feed a typed table (and so must fit their payload model).
-/// The family whose tables a payload of this kind feeds, if any.
-fn family_of(payload: &Payload) -> Option<Family> {
-    Some(match payload {
-        Payload::Pipeline(_) => Family::Pipeline,
-        Payload::Job(_) => Family::Job,
-        Payload::MergeRequest(_) => Family::MergeRequest,
-        Payload::Note(_) => Family::Note,
-        Payload::Push(_) => Family::Push,
-        Payload::TagPush(_) => Family::TagPush,
-        Payload::Issue(_) => Family::Issue,
-        Payload::Deployment(_) => Family::Deployment,
-        Payload::Release(_) => Family::Release,
-        Payload::Other { .. } => return None,
-    })
-}
-
 fn has_tables(family: Family) -> bool {
     matches!(
         family,

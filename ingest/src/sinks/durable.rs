@@ -494,33 +494,31 @@ impl<K: Forward> Drainer<K> {
         }
     }
 
-    /// With nothing left to forward, clears the records forwarded but not removed: by
-    /// recreating the spool's file (which frees a full disk without writing) when they are
-    /// all it holds, else by removing them.
+    /// With nothing left to forward, clears the records forwarded but not removed (only a
+    /// failed removal leaves any): by recreating the spool's file, which frees a full disk
+    /// without writing, when they are all it holds, else by removing them.
     async fn settle_forwarded(&mut self) -> Drained {
         if self.forwarded.is_empty() {
             return Drained::Nothing;
         }
-        if self.removals_failing {
-            match self
-                .spool
-                .recreate_if_all_forwarded(self.forwarded.clone())
-                .await
-            {
-                Ok(true) => {
-                    tracing::warn!(
-                        forwarded = self.forwarded.len(),
-                        "every spooled hook had reached Kafka but could not be removed: recreated the spool's file empty"
-                    );
-                    self.forwarded.clear();
-                    self.removals_failing = false;
-                    return Drained::All;
-                }
-                Ok(false) => {}
-                Err(error) => {
-                    tracing::warn!(%error, "cannot recreate the spool's file");
-                    return Drained::Unremoved;
-                }
+        match self
+            .spool
+            .recreate_if_all_forwarded(self.forwarded.clone())
+            .await
+        {
+            Ok(true) => {
+                tracing::warn!(
+                    forwarded = self.forwarded.len(),
+                    "every spooled hook had reached Kafka but could not be removed: recreated the spool's file empty"
+                );
+                self.forwarded.clear();
+                self.removals_failing = false;
+                return Drained::All;
+            }
+            Ok(false) => {}
+            Err(error) => {
+                tracing::warn!(%error, "cannot recreate the spool's file");
+                return Drained::Unremoved;
             }
         }
         self.remove_forwarded().await;

@@ -64,6 +64,8 @@ use serde::de::{self, IgnoredAny};
 use serde::{Deserialize, Deserializer};
 use time::OffsetDateTime;
 
+use crate::event::Family;
+
 pub use deployment::DeploymentHook;
 pub use issue::{IssueAttributes, IssueHook};
 pub use job::{JobCommit, JobHook};
@@ -230,6 +232,24 @@ impl Payload {
     /// Parses a webhook body; see [`parse`].
     pub fn parse(body: &[u8]) -> Result<Payload, PayloadError> {
         parse(body)
+    }
+
+    /// The event family whose tables a payload of this kind feeds, `None` for kinds no table
+    /// models. A system hook's body says what it describes only here: its header says
+    /// `System Hook` whatever it is.
+    pub fn family(&self) -> Option<Family> {
+        Some(match self {
+            Payload::Pipeline(_) => Family::Pipeline,
+            Payload::Job(_) => Family::Job,
+            Payload::MergeRequest(_) => Family::MergeRequest,
+            Payload::Note(_) => Family::Note,
+            Payload::Push(_) => Family::Push,
+            Payload::TagPush(_) => Family::TagPush,
+            Payload::Issue(_) => Family::Issue,
+            Payload::Deployment(_) => Family::Deployment,
+            Payload::Release(_) => Family::Release,
+            Payload::Other { .. } => return None,
+        })
     }
 
     /// The kind this payload was dispatched on (`pipeline`, `build`, `tag_push`, …).
