@@ -20,7 +20,7 @@ use hookline_runtime::topics::TopicSettings;
         is at-least-once."
 )]
 pub struct Cli {
-    /// What to do: migrate, or run.
+    /// What to do: migrate, run, or reproject.
     #[command(subcommand)]
     pub command: Command,
 }
@@ -31,6 +31,47 @@ pub enum Command {
     Migrate(ClickHouseConfig),
     /// Apply the migrations, then consume until SIGINT or SIGTERM.
     Run(Box<RunConfig>),
+    /// Rebuild typed tables from raw_hooks (and optionally the Kafka topics) into shadow
+    /// tables, then swap them in; safe while the consumers run.
+    #[command(
+        long_about = "Rebuilds typed tables from the event store: every hook in raw_hooks \
+            (and, with --from-kafka, every record still in the hook topics) is projected again \
+            into a shadow table per table, which then replaces the table atomically \
+            (EXCHANGE TABLES). Hooks the consumers write meanwhile are projected into the new \
+            tables after the swap, so it is safe while the consumers run. Run one at a time. \
+            Shows a progress bar on a terminal and progress lines in logs otherwise."
+    )]
+    Reproject(Box<ReprojectConfig>),
+}
+
+/// What `reproject` rebuilds, and from where.
+#[derive(Debug, Clone, Args)]
+pub struct ReprojectConfig {
+    /// Tables to rebuild (all typed tables when none is named).
+    #[arg(value_name = "TABLE")]
+    pub tables: Vec<String>,
+
+    /// Build the new tables and report the rows each would get and how they differ from
+    /// today's, then drop them: nothing changes.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Also project every record still in the hook topics, read from their earliest offset:
+    /// for hooks raw_hooks no longer holds (HOOKLINE_RAW_HOOKS_TTL_DAYS). Repeats collapse.
+    #[arg(long)]
+    pub from_kafka: bool,
+
+    /// Where the tables live (HOOKLINE_CLICKHOUSE_*), as for `run`.
+    #[command(flatten)]
+    pub clickhouse: ClickHouseConfig,
+
+    /// The brokers, for --from-kafka (HOOKLINE_KAFKA_*), as for `run`.
+    #[command(flatten)]
+    pub kafka: KafkaConnection,
+
+    /// Topic names, for --from-kafka (HOOKLINE_TOPIC_PREFIX), as for `run`.
+    #[command(flatten)]
+    pub topics: TopicSettings,
 }
 
 /// Where the ClickHouse tables live.

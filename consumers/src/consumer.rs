@@ -237,7 +237,7 @@ impl Consumer {
 }
 
 /// Reads a Kafka record in the Hookline record format.
-fn decode(
+pub(crate) fn decode(
     message: &BorrowedMessage<'_>,
 ) -> Result<HookMessage, hookline_schemas::record::RecordError> {
     let headers = RecordHeaders::from_pairs(

@@ -1,5 +1,6 @@
-//! `hookline-consumers`: `migrate` applies the ClickHouse schema; `run` applies it and then
-//! consumes until SIGINT or SIGTERM, and then shuts down once, in this order:
+//! `hookline-consumers`: `migrate` applies the ClickHouse schema; `reproject` rebuilds typed
+//! tables from the raw hooks (`hookline_consumers::reproject`); `run` applies the schema and
+//! then consumes until SIGINT or SIGTERM, and then shuts down once, in this order:
 //!
 //! 1. the consumer stops fetching, writes the batch it holds to ClickHouse (and its dead
 //!    letters to Kafka) and commits its offsets;
@@ -22,9 +23,10 @@ use hookline_consumers::group::{GroupConsumer, GroupContext};
 use hookline_consumers::lag::{self, LagWatch};
 use hookline_consumers::membership::{self, Watchdog};
 use hookline_consumers::prometheus::ConsumerMetrics;
+use hookline_consumers::reproject;
 use hookline_runtime::admin::Readiness;
 use hookline_runtime::service::Service;
-use hookline_runtime::{telemetry, topics};
+use hookline_runtime::{shutdown, telemetry, topics};
 use hookline_schemas::event::Family;
 use hookline_schemas::record::Topics;
 use prometheus::Registry;
@@ -46,6 +48,12 @@ async fn main() -> anyhow::Result<()> {
         Command::Run(config) => {
             telemetry::init(config.clickhouse.log.log_format);
             run(*config).await
+        }
+        Command::Reproject(config) => {
+            telemetry::init(config.clickhouse.log.log_format);
+            let report = reproject::run(&config, shutdown::on_signal()).await?;
+            print!("{report}");
+            Ok(())
         }
     }
 }

@@ -428,6 +428,44 @@ impl Stack {
         wait_for_http(&mut self.ingest, &ready).await
     }
 
+    /// Whether the consumers' group (the default `hookline-consumers`) has committed every
+    /// record of the hook topics (default prefix): then every batch they read is in
+    /// ClickHouse, typed rows included (offsets are committed once the whole batch is written).
+    pub fn consumers_caught_up(&self) -> anyhow::Result<bool> {
+        let topics = hookline_schemas::record::Topics::new("gitlab.".to_owned());
+        let family_topics: Vec<String> = hookline_schemas::event::Family::ALL
+            .iter()
+            .map(|family| topics.for_family(*family))
+            .collect();
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", &self.kafka_brokers)
+            .set("group.id", "hookline-consumers")
+            .set("enable.auto.commit", "false")
+            .create()?;
+        let timeout = Duration::from_secs(10);
+        let metadata = consumer.fetch_metadata(None, timeout)?;
+        let mut partitions = TopicPartitionList::new();
+        let mut ends = Vec::new();
+        let hook_topics = metadata
+            .topics()
+            .iter()
+            .filter(|t| family_topics.iter().any(|name| name == t.name()));
+        for topic in hook_topics {
+            for partition in topic.partitions() {
+                let (_, high) = consumer.fetch_watermarks(topic.name(), partition.id(), timeout)?;
+                partitions.add_partition(topic.name(), partition.id());
+                ends.push(((topic.name().to_owned(), partition.id()), high));
+            }
+        }
+        let committed = consumer.committed_offsets(partitions, timeout)?;
+        Ok(ends.iter().all(|((topic, partition), high)| {
+            *high == 0
+                || committed
+                    .find_partition(topic, *partition)
+                    .is_some_and(|p| p.offset() == Offset::Offset(*high))
+        }))
+    }
+
     /// A consumer in `group` (committing nothing) assigned every partition of `topic` from
     /// its beginning, to read back what was written.
     pub fn topic_reader(&self, topic: &str, group: &str) -> anyhow::Result<BaseConsumer> {
@@ -463,6 +501,25 @@ impl Stack {
         self.consumers = Supervised::spawn(&name, command, &log)?;
         let ready = format!("{}/readyz", self.consumers_admin_url);
         wait_for_http(&mut self.consumers, &ready).await
+    }
+
+    /// `hookline-consumers {subcommand}` with the stack's settings (ClickHouse, Kafka, topics),
+    /// for a one-off command such as `reproject`; the caller adds its arguments and runs it.
+    pub fn consumers_subcommand(&self, subcommand: &str) -> Command {
+        let mut command = Command::new(self.consumers_command.get_program());
+        for (name, value) in self.consumers_command.get_envs() {
+            if let Some(value) = value {
+                command.env(name, value);
+            }
+        }
+        command.args(self.consumers_command.get_args().map(|arg| {
+            if arg == "run" {
+                std::ffi::OsStr::new(subcommand)
+            } else {
+                arg
+            }
+        }));
+        command
     }
 
     /// Starts another consumers replica in the stack's consumer group, with its admin

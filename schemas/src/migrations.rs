@@ -5,7 +5,8 @@
 //! into the binaries, so the schema a consumer writes and the schema it migrates to cannot
 //! drift apart. Statements use unqualified table names; the runner chooses the database.
 //! Every statement must be idempotent (`IF NOT EXISTS`, …) so that several replicas may apply
-//! the same migration at once.
+//! the same migration at once; `MATERIALIZE COLUMN`, which writes a column's default into the
+//! rows, is too.
 
 /// One migration: a numbered file of SQL statements.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,6 +66,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(7, "deployments", "0007_deployments"),
     migration!(8, "releases", "0008_releases"),
     migration!(9, "instance_events", "0009_instance_events"),
+    migration!(10, "raw_hooks_inserted_at", "0010_raw_hooks_inserted_at"),
 ];
 
 #[cfg(test)]
@@ -86,7 +88,9 @@ mod tests {
             for statement in statements {
                 assert!(!statement.ends_with(';'));
                 assert!(
-                    statement.contains("IF NOT EXISTS") || statement.contains("IF EXISTS"),
+                    statement.contains("IF NOT EXISTS")
+                        || statement.contains("IF EXISTS")
+                        || statement.contains(" MATERIALIZE COLUMN "),
                     "migration {} is not idempotent: {statement}",
                     migration.name
                 );

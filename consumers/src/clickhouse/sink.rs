@@ -51,10 +51,38 @@ pub struct Timeouts {
     pub receive: Duration,
 }
 
+/// Which of a batch's tables a sink writes, and under which names.
+#[derive(Debug, Clone, Default)]
+pub enum Targets {
+    /// Every table, under its own name: what the consumers do.
+    #[default]
+    All,
+    /// Only these tables, each under its name plus `suffix`: a rebuild writing shadow tables
+    /// (`suffix` non-empty) or catching up in the rebuilt tables (empty).
+    Only {
+        tables: Vec<&'static str>,
+        suffix: &'static str,
+    },
+}
+
+impl Targets {
+    /// The table `table`'s rows go to, `None` when they go nowhere.
+    fn name(&self, table: &'static str) -> Option<std::borrow::Cow<'static, str>> {
+        match self {
+            Self::All => Some(table.into()),
+            Self::Only { tables, suffix } => tables
+                .contains(&table)
+                .then(|| format!("{table}{suffix}").into()),
+        }
+    }
+}
+
 /// Writes batches to ClickHouse.
 pub struct ClickHouseSink {
     /// The connection to the database holding the tables.
     client: Client,
+    /// Which tables it writes: all of them, or a rebuild's.
+    targets: Targets,
     /// How long an insert may take before ClickHouse counts as down.
     timeouts: Timeouts,
     /// Rows written, errors and insert times.
@@ -127,10 +155,16 @@ impl ClickHouseSink {
         readiness.set_ready(READINESS_CHECK);
         Self {
             client,
+            targets: Targets::All,
             timeouts,
             metrics,
             readiness,
         }
+    }
+
+    /// The same sink, writing only `targets`.
+    pub fn with_targets(self, targets: Targets) -> Self {
+        Self { targets, ..self }
     }
 
     /// Inserts the batch, retrying until ClickHouse has every row it will take, or until
@@ -277,12 +311,12 @@ impl TableWriter for ClickHouseSink {
     where
         T: RowOwned + RowWrite,
     {
-        if rows.is_empty() {
+        let Some(target) = self.targets.name(table).filter(|_| !rows.is_empty()) else {
             return Ok(());
-        }
+        };
         let no_answer = |source| InsertError::of(table, source);
         // Starting an insert fetches the table's column types: bounded like the rows' send.
-        let insert = tokio::time::timeout(self.timeouts.send, self.client.insert::<T>(table))
+        let insert = tokio::time::timeout(self.timeouts.send, self.client.insert::<T>(&target))
             .await
             .map_err(|_| no_answer(clickhouse::error::Error::TimedOut))?
             .map_err(no_answer)?;
@@ -297,5 +331,22 @@ impl TableWriter for ClickHouseSink {
             .with_label_values(&[table])
             .inc_by(rows.len() as u64);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rebuild_writes_only_its_tables_under_their_shadow_names() {
+        assert_eq!(Targets::All.name("jobs").as_deref(), Some("jobs"));
+        let shadows = Targets::Only {
+            tables: vec!["jobs"],
+            suffix: "_reproject",
+        };
+        assert_eq!(shadows.name("jobs").as_deref(), Some("jobs_reproject"));
+        assert_eq!(shadows.name("raw_hooks"), None);
+        assert_eq!(shadows.name("pipelines"), None);
     }
 }

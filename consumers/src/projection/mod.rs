@@ -96,6 +96,9 @@ macro_rules! tables {
         /// How many tables there are.
         const TABLES: usize = [$(stringify!($table)),*].len();
 
+        /// Every table's name, `raw_hooks` first.
+        pub const TABLE_NAMES: [&str; TABLES] = [$(stringify!($table)),*];
+
         impl Batch {
             fn lengths(&self) -> [usize; TABLES] {
                 [$(self.$table.len()),*]

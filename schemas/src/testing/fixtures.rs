@@ -58,6 +58,11 @@ pub fn mix(ids: std::ops::Range<usize>) -> Vec<super::gitlab::Hook> {
             "/build_id",
             "/id",
             "/deployment_id",
+            // The number within the project too: GitLab never gives two merge requests (or
+            // issues, pipelines) of one project the same iid, and tables keyed by it would
+            // rightly collapse them.
+            "/object_attributes/iid",
+            "/merge_request/iid",
         ] {
             if let Some(value) = body.pointer_mut(pointer) {
                 *value = id.into();

@@ -22,5 +22,6 @@ mod ingest_edge;
 mod large_bodies;
 mod order_independence;
 mod raw_http;
+mod reproject;
 mod retention;
 mod tracer;
