@@ -8,6 +8,10 @@
 //!   topics from the beginning, touching each payload.
 //! - **Floor (ii), direct insert**: the same records projected by the consumers' own code and
 //!   inserted straight into a database of their own, timing only the inserts.
+//! - **Reproject**: `hookline-consumers reproject` (its library function, as the command runs
+//!   it) rebuilds every typed table from the `raw_hooks` the runs above filled; the figure is
+//!   its step 2, reading `raw_hooks` and writing the shadow tables, in hooks per second, against
+//!   the consumers' own records per second (goal ≥ 0.5).
 //! - **Freshness**: with the consumers caught up, hooks are sent through ingest at a steady
 //!   rate and each hook's `raw_hooks` row is looked for every `POLL`; the figure is the time
 //!   from ingest's 200 to the poll that first saw the row (so it includes up to one poll
@@ -17,9 +21,10 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use clap::Parser;
 use hookline_consumers::clickhouse::migrate;
 use hookline_consumers::clickhouse::sink::ClickHouseSink;
-use hookline_consumers::config::{ClickHouseConfig, Compression};
+use hookline_consumers::config::{Cli, ClickHouseConfig, Command, Compression};
 use hookline_consumers::projection::{Added, Batch, HookMessage};
 use hookline_consumers::prometheus::ConsumerMetrics;
 use hookline_dev::client::{metric_sum, poll_until, records_in};
@@ -58,6 +63,10 @@ pub struct ConsumersFigures {
     pub consumers_runs: Vec<f64>,
     pub consume_runs: Vec<f64>,
     pub insert_runs: Vec<f64>,
+    pub reproject: f64,
+    pub reproject_runs: Vec<f64>,
+    /// Hooks in `raw_hooks` that each reproject run rebuilt from.
+    pub reproject_hooks: u64,
     pub topic_records: i64,
     pub fresh_p50_ms: f64,
     pub fresh_p99_ms: f64,
@@ -92,6 +101,14 @@ pub async fn measure(
         eprintln!("run {run}/{RUNS}: direct insert floor");
         insert_runs.push(insert_floor(stack, &hooks, run).await?);
     }
+    let mut reproject_runs = Vec::new();
+    let mut reproject_hooks = 0;
+    for run in 1..=RUNS {
+        eprintln!("run {run}/{RUNS}: reproject");
+        let (rate, hooks) = reproject(stack).await?;
+        reproject_runs.push(rate);
+        reproject_hooks = hooks;
+    }
     eprintln!("freshness at {STEADY_RATE} hooks/s");
     let (mut fresh, sent) = freshness(stack, batches).await?;
     fresh.sort_unstable();
@@ -104,6 +121,9 @@ pub async fn measure(
         consumers_runs,
         consume_runs,
         insert_runs,
+        reproject: median(reproject_runs.iter().copied()),
+        reproject_runs,
+        reproject_hooks,
         topic_records,
         fresh_p50_ms: ms(quantile(&fresh, 0.5)),
         fresh_p99_ms: ms(quantile(&fresh, 0.99)),
@@ -217,6 +237,30 @@ async fn insert_floor(stack: &Stack, hooks: &[Hook], run: usize) -> anyhow::Resu
     let started = Instant::now();
     sink.write(&batch, &CancellationToken::new()).await?;
     Ok(hooks.len() as f64 / started.elapsed().as_secs_f64())
+}
+
+/// `hookline-consumers reproject` of every typed table in the stack's database, as the
+/// command runs it; returns its step-2 hooks per second and the hooks it read.
+async fn reproject(stack: &Stack) -> anyhow::Result<(f64, u64)> {
+    let cli = Cli::try_parse_from([
+        "hookline-consumers",
+        "reproject",
+        "--clickhouse-url",
+        &stack.clickhouse_url,
+        "--clickhouse-database",
+        &stack.clickhouse_database,
+        "--clickhouse-compression",
+        if stack.clickhouse_uncompressed {
+            "none"
+        } else {
+            "lz4"
+        },
+    ])?;
+    let Command::Reproject(config) = cli.command else {
+        anyhow::bail!("`reproject` parsed as another command");
+    };
+    let report = hookline_consumers::reproject::run(&config, CancellationToken::new()).await?;
+    Ok((report.hooks_per_second(), report.from_raw_hooks))
 }
 
 /// A hook as the consumers would read it from Kafka.
@@ -339,6 +383,22 @@ pub fn render(out: &mut String, f: &ConsumersFigures) {
         "**consumers / min(i, ii)**",
         format!("**{ratio:.2}**"),
         format!("goal ≥ 0.8: {}", verdict(ratio >= 0.8)),
+    );
+    row(
+        out,
+        format!(
+            "reproject: every typed table rebuilt from the {} hooks in `raw_hooks` (read, projected, written to shadow tables), hooks/s",
+            f.reproject_hooks
+        ),
+        format!("{:.0}", f.reproject),
+        runs(&f.reproject_runs),
+    );
+    let reproject_ratio = f.reproject / f.consumers;
+    row(
+        out,
+        "**reproject / consumers**",
+        format!("**{reproject_ratio:.2}**"),
+        format!("goal ≥ 0.5: {}", verdict(reproject_ratio >= 0.5)),
     );
     row(
         out,
