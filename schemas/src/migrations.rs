@@ -65,6 +65,8 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(7, "deployments", "0007_deployments"),
     migration!(8, "releases", "0008_releases"),
     migration!(9, "instance_events", "0009_instance_events"),
+    migration!(13, "deployments_v2", "0013_deployments_v2"),
+    migration!(14, "issues_v2", "0014_issues_v2"),
 ];
 
 #[cfg(test)]
