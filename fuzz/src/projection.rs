@@ -79,6 +79,8 @@ pub fn check(event: &str, body: &[u8]) {
                 ("deployments", batch.deployments.len()),
                 ("releases", batch.releases.len()),
                 ("instance_events", batch.instance_events.len()),
+                ("deployment_events", batch.deployment_events.len()),
+                ("issue_events", batch.issue_events.len()),
             ] {
                 assert!(count <= 1, "{count} rows in {table} from one hook");
             }

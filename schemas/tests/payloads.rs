@@ -3,7 +3,9 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use hookline_schemas::payload::{self, MergeRequestAction, Payload, PayloadError, PushHook};
+use hookline_schemas::payload::{
+    self, DeploymentHook, LabelChange, MergeRequestAction, Payload, PayloadError, PushHook,
+};
 use time::macros::datetime;
 
 const ZERO_SHA: &str = "0000000000000000000000000000000000000000";
@@ -1004,6 +1006,14 @@ fn issue() {
         hook.changes.as_ref().unwrap()["total_time_spent"]["current"],
         9900
     );
+    assert_eq!(issue.severity.as_deref(), Some("high"));
+    assert_eq!(
+        hook.label_change(),
+        Some(LabelChange {
+            previous: vec!["API".to_owned()],
+            current: vec!["Platform".to_owned()],
+        })
+    );
 }
 
 #[test]
@@ -1017,6 +1027,8 @@ fn issues_from_older_docs() {
     );
     assert_eq!(hook.object_attributes.action, None);
     assert_eq!(hook.object_attributes.state, "opened");
+    assert_eq!(hook.object_attributes.severity, None);
+    assert_eq!(hook.label_change(), None);
 
     let hook = expect!("seeds/issue_004.json", Payload::Issue);
     assert_eq!(hook.event_type, None);
@@ -1078,6 +1090,44 @@ fn deployment() {
     assert_eq!(hook.user.as_ref().unwrap().id, Some(42));
     assert_eq!(hook.commit_title.as_deref(), Some("Add new file"));
     assert_eq!(hook.git_ref.as_deref(), Some("1.0.0"));
+    // The commit URL ends in the full SHA that `short_sha` abbreviates.
+    assert_eq!(
+        hook.commit_sha().as_deref(),
+        Some("279484c09fbe69ededfced8c1bb6e6d24616b468")
+    );
+}
+
+#[test]
+fn deployment_sha_is_unknown_unless_the_commit_url_ends_in_it() {
+    let mut hook = expect!("gitlab-webhooks/deployment.json", Payload::Deployment);
+    let full = "279484c09fbe69ededfced8c1bb6e6d24616b468";
+    let with_url = |hook: &mut DeploymentHook, url: Option<&str>| {
+        hook.commit_url = url.map(str::to_owned);
+        hook.commit_sha()
+    };
+    // Older versions' URL form, upper case, a trailing slash and a query are read.
+    let old = format!("http://gitlab.example.com/root/app/commit/{full}");
+    assert_eq!(with_url(&mut hook, Some(&old)).as_deref(), Some(full));
+    let upper = format!(
+        "http://gitlab.example.com/root/app/-/commit/{}/?view=parallel",
+        full.to_uppercase()
+    );
+    assert_eq!(with_url(&mut hook, Some(&upper)).as_deref(), Some(full));
+    // No URL; GitLab's test-hook sample (a short SHA); not hex; another commit than short_sha.
+    assert_eq!(with_url(&mut hook, None), None);
+    let sample = "https://gitlab.example.com/user/project/-/tree/aaaaaa";
+    assert_eq!(with_url(&mut hook, Some(sample)), None);
+    let not_hex = format!(
+        "http://gitlab.example.com/root/app/-/commit/{}g",
+        &full[..39]
+    );
+    assert_eq!(with_url(&mut hook, Some(&not_hex)), None);
+    let other_sha = "a".repeat(40);
+    let other = format!("http://gitlab.example.com/root/app/-/commit/{other_sha}");
+    assert_eq!(with_url(&mut hook, Some(&other)), None);
+    // Without a short SHA to check against, a full SHA is taken as it is.
+    hook.short_sha.clear();
+    assert_eq!(with_url(&mut hook, Some(&other)), Some(other_sha));
 }
 
 #[test]

@@ -23,9 +23,9 @@ use hookline_schemas::event::Family;
 use hookline_schemas::payload::{self, Payload, Project, User};
 use hookline_schemas::record::RecordHeaders;
 
-pub use deployments::DeploymentRow;
+pub use deployments::{DeploymentEventRow, DeploymentRow};
 pub use instance_events::InstanceEventRow;
-pub use issues::IssueRow;
+pub use issues::{IssueEventRow, IssueRow};
 pub use jobs::JobRow;
 pub use merge_request_reviews::MergeRequestReviewRow;
 pub use merge_requests::{MergeRequestEventRow, MergeRequestRow};
@@ -170,6 +170,8 @@ tables! {
     deployments: DeploymentRow,
     releases: ReleaseRow,
     instance_events: InstanceEventRow,
+    deployment_events: DeploymentEventRow,
+    issue_events: IssueEventRow,
 }
 
 /// Where rows go: one table at a time, by name ([`Rows::write_to`]).
@@ -288,10 +290,14 @@ fn project_typed(
         }
         (Family::Issue, Some(Payload::Issue(hook))) => {
             rows.issues.push(IssueRow::from_hook(&hook, headers));
+            rows.issue_events
+                .push(IssueEventRow::from_hook(&hook, headers));
         }
         (Family::Deployment, Some(Payload::Deployment(hook))) => {
             rows.deployments
                 .push(DeploymentRow::from_hook(&hook, headers));
+            rows.deployment_events
+                .push(DeploymentEventRow::from_hook(&hook, headers));
         }
         (Family::Release, Some(Payload::Release(hook))) => {
             rows.releases.push(ReleaseRow::from_hook(&hook, headers));

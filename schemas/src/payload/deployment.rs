@@ -18,7 +18,8 @@ pub struct DeploymentHook {
     #[serde(default, with = "crate::timestamp::option")]
     pub status_changed_at: Option<OffsetDateTime>,
     pub deployment_id: u64,
-    /// The job that ran the deployment.
+    /// The job that ran the deployment; absent for deployments created through the API. No
+    /// version sends the pipeline: it is the job's (`pipeline_id` of its Job Hook).
     #[serde(default)]
     pub deployable_id: Option<u64>,
     #[serde(default)]
@@ -43,6 +44,8 @@ pub struct DeploymentHook {
     pub user: Option<User>,
     #[serde(default)]
     pub user_url: Option<String>,
+    /// The deployed commit's page, `…/-/commit/<full SHA>` (`…/commit/<SHA>` on older versions);
+    /// absent for a deployment whose commit GitLab cannot find.
     #[serde(default)]
     pub commit_url: Option<String>,
     #[serde(default)]
@@ -50,4 +53,26 @@ pub struct DeploymentHook {
     /// The deployed branch or tag name (no `refs/` prefix); absent from older versions.
     #[serde(default, rename = "ref")]
     pub git_ref: Option<String>,
+}
+
+impl DeploymentHook {
+    /// The deployed commit's full SHA, lowercase: the last path segment of `commit_url` when it
+    /// is 40 hexadecimal digits and begins with `short_sha` (when that is sent). `None`
+    /// otherwise: no URL, or one that does not end in a full SHA (GitLab's "test hook" sample
+    /// links `…/-/tree/<short SHA>`), or one that names another commit than `short_sha`.
+    pub fn commit_sha(&self) -> Option<String> {
+        let url = self.commit_url.as_deref()?;
+        let path = url.split(['?', '#']).next().unwrap_or_default();
+        let last = path
+            .trim_end_matches('/')
+            .rsplit('/')
+            .next()
+            .unwrap_or_default();
+        if last.len() != 40 || !last.bytes().all(|byte| byte.is_ascii_hexdigit()) {
+            return None;
+        }
+        let sha = last.to_ascii_lowercase();
+        sha.starts_with(&self.short_sha.to_ascii_lowercase())
+            .then_some(sha)
+    }
 }

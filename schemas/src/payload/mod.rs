@@ -67,7 +67,7 @@ use time::OffsetDateTime;
 use crate::event::Family;
 
 pub use deployment::DeploymentHook;
-pub use issue::{IssueAttributes, IssueHook};
+pub use issue::{IssueAttributes, IssueHook, LabelChange};
 pub use job::{JobCommit, JobHook};
 pub use merge_request::{MergeRequestAction, MergeRequestAttributes, MergeRequestHook};
 pub use note::{NoteAttributes, NoteHook, NoteIssue};

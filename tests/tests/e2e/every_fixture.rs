@@ -18,7 +18,7 @@ const FIXTURES: &[(&str, &str, &[&str])] = &[
     (
         "gitlab-webhooks/deployment.json",
         "Deployment Hook",
-        &["deployments"],
+        &["deployments", "deployment_events"],
     ),
     (
         "gitlab-webhooks/feature_flag.json",
@@ -30,7 +30,7 @@ const FIXTURES: &[(&str, &str, &[&str])] = &[
         "Merge Request Hook",
         MR,
     ),
-    ("gitlab-webhooks/issue.json", "Issue Hook", &["issues"]),
+    ("gitlab-webhooks/issue.json", "Issue Hook", ISSUE),
     ("gitlab-webhooks/job.json", "Job Hook", &["jobs"]),
     ("gitlab-webhooks/member.json", "Member Hook", &[]),
     (
@@ -88,8 +88,8 @@ const FIXTURES: &[(&str, &str, &[&str])] = &[
     ),
     ("gitlab-webhooks/wiki_page.json", "Wiki Page Hook", &[]),
     ("seeds/build_hook.json", "Build Hook", &["jobs"]),
-    ("seeds/issue_000.json", "Issue Hook", &["issues"]),
-    ("seeds/issue_004.json", "Issue Hook", &["issues"]),
+    ("seeds/issue_000.json", "Issue Hook", ISSUE),
+    ("seeds/issue_004.json", "Issue Hook", ISSUE),
     ("seeds/job_003.json", "Job Hook", &["jobs"]),
     ("seeds/merge_request_000.json", "Merge Request Hook", MR),
     ("seeds/merge_request_003.json", "Merge Request Hook", MR),
@@ -109,6 +109,7 @@ const FIXTURES: &[(&str, &str, &[&str])] = &[
 ];
 
 const MR: &[&str] = &["merge_requests", "merge_request_events"];
+const ISSUE: &[&str] = &["issues", "issue_events"];
 
 const TABLES: &[&str] = &[
     "pipelines",
@@ -121,6 +122,8 @@ const TABLES: &[&str] = &[
     "deployments",
     "releases",
     "instance_events",
+    "deployment_events",
+    "issue_events",
 ];
 
 /// What `SELECT … FINAL` returns for concrete rows of the fixtures above. Several fixtures
@@ -198,15 +201,46 @@ fn expected_rows() -> Vec<(&'static str, Vec<Value>)> {
             ],
         ),
         (
-            // issue.json and the two seeds: issue #23 of project 14, opened.
-            "SELECT project_id, issue_iid, issue_id, state, last_action, created_at FROM issues FINAL",
+            // issue.json and the two seeds: issue #23 of project 14, opened. None sends a type
+            // or an `incident` label: whether it is an incident is unknown.
+            "SELECT project_id, issue_iid, issue_id, state, last_action, created_at, issue_type, is_incident
+             FROM issues FINAL",
             vec![json!({"project_id": 14, "issue_iid": 23, "issue_id": 301, "state": "opened",
-                        "last_action": "open", "created_at": "2013-12-03 17:15:43.000"})],
+                        "last_action": "open", "created_at": "2013-12-03 17:15:43.000",
+                        "issue_type": "", "is_incident": null})],
         ),
         (
-            "SELECT project_id, deployment_id, job_id, environment, status, status_changed_at FROM deployments FINAL",
+            // The same three: one event each (no action and no user in issue_000.json, no user
+            // id in issue_004.json); only issue.json sends a severity and a label change.
+            "SELECT action, actor_id, actor_username, event_at, severity, is_incident, labels,
+                    labels_added, labels_removed
+             FROM issue_events FINAL WHERE project_id = 14 AND issue_iid = 23 ORDER BY action, actor_id",
+            vec![
+                json!({"action": "", "actor_id": 0, "actor_username": "", "event_at": "2013-12-03 17:15:43.000",
+                       "severity": "", "is_incident": null, "labels": [], "labels_added": [],
+                       "labels_removed": []}),
+                json!({"action": "open", "actor_id": 0, "actor_username": "root",
+                       "event_at": "2013-12-03 17:15:43.000", "severity": "", "is_incident": null,
+                       "labels": [], "labels_added": [], "labels_removed": []}),
+                json!({"action": "open", "actor_id": 1, "actor_username": "root",
+                       "event_at": "2013-12-03 17:15:43.000", "severity": "high", "is_incident": null,
+                       "labels": ["API"], "labels_added": ["Platform"], "labels_removed": ["API"]}),
+            ],
+        ),
+        (
+            "SELECT project_id, deployment_id, job_id, environment, status, status_changed_at, sha FROM deployments FINAL",
             vec![json!({"project_id": 30, "deployment_id": 15, "job_id": 796, "environment": "staging",
-                        "status": "success", "status_changed_at": "2021-04-28 19:50:00.000"})],
+                        "status": "success", "status_changed_at": "2021-04-28 19:50:00.000",
+                        "sha": "279484c09fbe69ededfced8c1bb6e6d24616b468"})],
+        ),
+        (
+            "SELECT project_id, deployment_id, job_id, environment, status, status_changed_at, sha, short_sha, ref,
+                    user_username
+             FROM deployment_events FINAL",
+            vec![json!({"project_id": 30, "deployment_id": 15, "job_id": 796, "environment": "staging",
+                        "status": "success", "status_changed_at": "2021-04-28 19:50:00.000",
+                        "sha": "279484c09fbe69ededfced8c1bb6e6d24616b468", "short_sha": "279484c0",
+                        "ref": "1.0.0", "user_username": "user1"})],
         ),
         (
             "SELECT event_name, group_id, group_path, created_at FROM instance_events FINAL",
