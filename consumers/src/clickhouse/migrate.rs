@@ -51,7 +51,8 @@ struct AppliedMigration {
     applied_at: OffsetDateTime,
 }
 
-const MIGRATIONS_TABLE: &str = "CREATE TABLE IF NOT EXISTS hookline_migrations
+/// The table that records applied migrations (the schema version is its highest `version`).
+pub const MIGRATIONS_TABLE: &str = "CREATE TABLE IF NOT EXISTS hookline_migrations
 (
     version    UInt32,
     name       String,

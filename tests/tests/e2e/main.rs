@@ -25,3 +25,4 @@ mod raw_http;
 mod reproject;
 mod retention;
 mod tracer;
+mod upgrade;

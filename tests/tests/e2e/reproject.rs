@@ -7,6 +7,7 @@ use std::collections::BTreeSet;
 use std::process::Output;
 use std::time::Duration;
 
+use hookline_consumers::projection::TABLE_NAMES;
 use hookline_dev::client::{deliver, deliver_all, eventually, select, Delivery};
 use hookline_dev::ports::spawn_excluding_probes;
 use hookline_dev::stack::{Stack, StackOptions};
@@ -24,19 +25,12 @@ const SETTLE_DEADLINE: Duration = Duration::from_secs(60);
 /// runs with the same answers (the same as `reproject --dry-run` leaves out).
 const COPY_COLUMNS: &str = "EXCEPT (event_id, received_at)";
 
-/// Every typed table.
-const TABLES: &[&str] = &[
-    "pipelines",
-    "jobs",
-    "merge_requests",
-    "merge_request_events",
-    "merge_request_reviews",
-    "pushes",
-    "issues",
-    "deployments",
-    "releases",
-    "instance_events",
-];
+/// Every typed table: every table the consumers write but `raw_hooks`.
+fn typed_tables() -> impl Iterator<Item = &'static str> {
+    TABLE_NAMES
+        .into_iter()
+        .filter(|table| *table != "raw_hooks")
+}
 
 /// Hooks of every kind: the realistic mix, every GitLab example, and lifecycles of pipelines,
 /// jobs and merge requests, some repeated.
@@ -69,13 +63,13 @@ fn corpus() -> Vec<Hook> {
 /// Every typed table's rows as `FINAL` returns them, copy columns aside, in a fixed order.
 async fn tables(stack: &Stack) -> Vec<(&'static str, Vec<Value>)> {
     let mut tables = Vec::new();
-    for table in TABLES {
+    for table in typed_tables() {
         let rows = select(
             stack,
             &format!("SELECT * {COPY_COLUMNS} FROM {table} FINAL ORDER BY ALL"),
         )
         .await;
-        tables.push((*table, rows));
+        tables.push((table, rows));
     }
     tables
 }
