@@ -86,6 +86,12 @@ pub enum ReprojectError {
     Metrics(#[from] prometheus::Error),
     #[error("interrupted before the swap: the shadow tables were dropped and no table changed")]
     Interrupted,
+    /// After the swap: the rebuilt tables are live, the old ones still under the shadow names.
+    #[error("the rebuilt tables are in place, but projecting the hooks written during the rebuild failed: {source}. Hooks may be missing from them: drop the old tables (now named …{SHADOW_SUFFIX}) and run reproject again")]
+    CatchUp {
+        #[source]
+        source: Box<ReprojectError>,
+    },
 }
 
 /// One table's rows before and after.
@@ -244,23 +250,28 @@ pub async fn run(
         rebuild.swap().await?;
         // From here on the new tables are live: the catch-up is not interrupted, or the
         // hooks written during the rebuild would be missing from them.
-        let mut raw = RawHooks::new(
-            rebuild.client.clone(),
-            rebuild.timeout,
-            Some(catch_up_from_ms),
-        );
-        let total = rebuild.count(raw.count().await, "counting new raw hooks")?;
-        let mut progress = Progress::start("catch-up", total);
-        let live = sink("")?;
-        loop {
-            let page = rebuild.page(raw.next_page().await)?;
-            if page.is_empty() {
-                break;
+        let caught_up = async {
+            let mut raw = RawHooks::new(
+                rebuild.client.clone(),
+                rebuild.timeout,
+                Some(catch_up_from_ms),
+            );
+            let total = rebuild.count(raw.count().await, "counting new raw hooks")?;
+            let mut progress = Progress::start("catch-up", total);
+            let live = sink("")?;
+            loop {
+                let page = rebuild.page(raw.next_page().await)?;
+                if page.is_empty() {
+                    break;
+                }
+                progress.advance(page.len() as u64);
+                project(&page, &live, &mut counts, &CancellationToken::new()).await?;
             }
-            progress.advance(page.len() as u64);
-            project(&page, &live, &mut counts, &CancellationToken::new()).await?;
-        }
-        counts.caught_up = progress.finish();
+            Ok::<_, ReprojectError>(progress.finish())
+        };
+        counts.caught_up = caught_up.await.map_err(|error| ReprojectError::CatchUp {
+            source: Box::new(error),
+        })?;
         rebuild.drop_shadows().await;
     }
     Ok(Report {
