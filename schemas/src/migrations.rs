@@ -65,6 +65,8 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(7, "deployments", "0007_deployments"),
     migration!(8, "releases", "0008_releases"),
     migration!(9, "instance_events", "0009_instance_events"),
+    migration!(11, "pipelines_jobs_v2", "0011_pipelines_jobs_v2"),
+    migration!(12, "commits", "0012_commits"),
 ];
 
 #[cfg(test)]
