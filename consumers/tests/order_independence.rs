@@ -320,7 +320,7 @@ mod same_second {
     /// Every versioned table's kept rows, to compare between two arrival orders.
     pub fn tables(batch: &Batch) -> String {
         format!(
-            "{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}",
+            "{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}",
             kept!(batch.pipelines, |r| (r.project_id, r.pipeline_id)),
             kept!(batch.jobs, |r| (r.project_id, r.job_id)),
             kept!(batch.merge_requests, |r| (
@@ -330,6 +330,7 @@ mod same_second {
             kept!(batch.issues, |r| (r.project_id, r.issue_iid)),
             kept!(batch.deployments, |r| (r.project_id, r.deployment_id)),
             kept!(batch.releases, |r| (r.project_id, r.release_id)),
+            kept!(batch.commits, |r| (r.project_id, r.sha.clone())),
         )
     }
 }

@@ -68,7 +68,8 @@ pub fn check(event: &str, body: &[u8]) {
                 }
                 Added::Complete => {}
             }
-            // One hook is one entity at most in each typed table (reviews aside).
+            // One hook is one entity at most in each typed table (reviews aside, and commits:
+            // a push lists many).
             for (table, count) in [
                 ("pipelines", batch.pipelines.len()),
                 ("jobs", batch.jobs.len()),

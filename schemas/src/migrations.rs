@@ -67,6 +67,8 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(8, "releases", "0008_releases"),
     migration!(9, "instance_events", "0009_instance_events"),
     migration!(10, "raw_hooks_inserted_at", "0010_raw_hooks_inserted_at"),
+    migration!(11, "pipelines_jobs_v2", "0011_pipelines_jobs_v2"),
+    migration!(12, "commits", "0012_commits"),
     migration!(13, "deployments_v2", "0013_deployments_v2"),
     migration!(14, "issues_v2", "0014_issues_v2"),
 ];

@@ -5,6 +5,9 @@
 //! lifecycle: created, then manual, scheduled or waiting for resource, preparing, pending,
 //! running, and a final status. The row's `version` is `finished_at` (seconds) then that lifecycle
 //! rank, so a late `running` hook never replaces `failed`.
+//!
+//! The tries a retry replaced keep their rows (GitLab sends no hook to say they were
+//! superseded); the `latest_job_tries` view keeps the latest try of each job name.
 
 use clickhouse::Row;
 use hookline_schemas::payload::JobHook;
@@ -16,7 +19,8 @@ use super::raw_hooks::millis_to_time;
 use super::version::{versioned, Precedence};
 use super::{project_id, project_path, username};
 
-/// A row of `jobs` (DDL: `schemas/migrations/0003_jobs.sql`).
+/// A row of `jobs` (DDL: `schemas/migrations/0003_jobs.sql`, columns added by
+/// `0011_pipelines_jobs_v2.sql`). The fields are in the table's column order.
 #[derive(Debug, Clone, PartialEq, Row, Serialize, Deserialize)]
 pub struct JobRow {
     pub project_id: u64,
@@ -43,7 +47,19 @@ pub struct JobRow {
     pub queued_duration_seconds: Option<f64>,
     pub runner_id: Option<u64>,
     pub runner_type: String,
+    /// The runner's description (the name its admins gave it), to compare runners; empty
+    /// until a runner picked the job up.
+    pub runner_description: String,
+    /// The runner's tags, to compare pools of runners; empty until a runner picked the job
+    /// up and on GitLab versions that do not send them.
+    pub runner_tags: Vec<String>,
     pub environment: String,
+    /// What the job does to its environment: `start`, `prepare`, `stop`, `verify` or
+    /// `access`, to tell deploying jobs from the others; empty without an environment.
+    pub environment_action: String,
+    /// The environment's tier (`production`, `staging`, …), to find production deployment
+    /// jobs; empty without an environment and when not sent.
+    pub environment_tier: String,
     pub user_username: String,
     pub version: u64,
     pub event_id: String,
@@ -55,6 +71,7 @@ impl JobRow {
     pub fn from_hook(hook: &JobHook, headers: &RecordHeaders) -> Self {
         let project = hook.project.as_ref();
         let runner = hook.runner.as_ref();
+        let environment = hook.environment.as_ref();
         let finished_at = hook.finished_at();
         Self {
             project_id: project_id(hook.project_id, project),
@@ -85,10 +102,16 @@ impl JobRow {
             runner_type: runner
                 .and_then(|r| r.runner_type.clone())
                 .unwrap_or_default(),
-            environment: hook
-                .environment
-                .as_ref()
-                .map(|e| e.name.clone())
+            runner_description: runner
+                .and_then(|r| r.description.clone())
+                .unwrap_or_default(),
+            runner_tags: runner.map(|r| r.tags.clone()).unwrap_or_default(),
+            environment: environment.map(|e| e.name.clone()).unwrap_or_default(),
+            environment_action: environment
+                .and_then(|e| e.action.clone())
+                .unwrap_or_default(),
+            environment_tier: environment
+                .and_then(|e| e.deployment_tier.clone())
                 .unwrap_or_default(),
             user_username: username(hook.user.as_ref()),
             version: version(&hook.build_status, finished_at).version(headers),
@@ -124,7 +147,68 @@ fn lifecycle_rank(status: &str) -> u8 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hookline_schemas::payload::{self, Payload};
+    use hookline_schemas::testing::fixtures;
     use time::macros::datetime;
+
+    fn row(file: &str) -> JobRow {
+        let Payload::Job(hook) = payload::parse(&fixtures::read(file)).unwrap() else {
+            panic!("{file} is not a job hook")
+        };
+        let headers = RecordHeaders {
+            event_type: "Job Hook".to_owned(),
+            event_id: "e".to_owned(),
+            delivery_key: None,
+            received_at_ms: 1_900_000_000_000,
+            gitlab_instance: None,
+            source: None,
+            gitlab_version: None,
+        };
+        JobRow::from_hook(&hook, &headers)
+    }
+
+    #[test]
+    fn the_runner_is_described_and_tagged_when_sent() {
+        let job = row("gitlab-webhooks/job.json");
+        assert_eq!(
+            job.runner_description,
+            "4-blue.shared.runners-manager.gitlab.com/default"
+        );
+        assert_eq!(job.runner_tags, ["linux", "docker"]);
+        // GitLab 11.x: a runner without tags.
+        let untagged = row("seeds/job_003.json");
+        assert_eq!(
+            untagged.runner_description,
+            "shared-runners-manager-6.gitlab.com"
+        );
+        assert!(untagged.runner_tags.is_empty());
+        // GitLab 8.x: no runner at all.
+        let old = row("seeds/build_hook.json");
+        assert_eq!(old.runner_description, "");
+        assert!(old.runner_tags.is_empty());
+    }
+
+    #[test]
+    fn the_environment_has_a_name_an_action_and_a_tier_when_sent() {
+        let job = row("gitlab-webhooks/job.json");
+        assert_eq!(
+            (
+                job.environment.as_str(),
+                job.environment_action.as_str(),
+                job.environment_tier.as_str()
+            ),
+            ("production", "start", "production")
+        );
+        let plain = row("gitlab-webhooks/build.json");
+        assert_eq!(
+            (
+                plain.environment.as_str(),
+                plain.environment_action.as_str(),
+                plain.environment_tier.as_str()
+            ),
+            ("", "", "")
+        );
+    }
 
     #[test]
     fn a_late_running_hook_does_not_regress_a_finished_job() {

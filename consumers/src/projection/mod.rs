@@ -7,6 +7,7 @@
 //! computed from the payload alone, never from arrival time or Kafka offset, so the latest
 //! *state* wins whatever order GitLab delivered them in.
 
+pub mod commits;
 pub mod deployments;
 pub mod instance_events;
 pub mod issues;
@@ -23,6 +24,7 @@ use hookline_schemas::event::Family;
 use hookline_schemas::payload::{self, Payload, Project, User};
 use hookline_schemas::record::RecordHeaders;
 
+pub use commits::CommitRow;
 pub use deployments::{DeploymentEventRow, DeploymentRow};
 pub use instance_events::InstanceEventRow;
 pub use issues::{IssueEventRow, IssueRow};
@@ -166,6 +168,7 @@ tables! {
     merge_request_events: MergeRequestEventRow,
     merge_request_reviews: MergeRequestReviewRow,
     pushes: PushRow,
+    commits: CommitRow,
     issues: IssueRow,
     deployments: DeploymentRow,
     releases: ReleaseRow,
@@ -268,6 +271,8 @@ fn project_typed(
         }
         (Family::Pipeline, Some(Payload::Pipeline(hook))) => {
             rows.pipelines.push(PipelineRow::from_hook(&hook, headers));
+            rows.commits
+                .extend(CommitRow::from_pipeline(&hook, headers));
         }
         (Family::Job, Some(Payload::Job(hook))) => {
             rows.jobs.push(JobRow::from_hook(&hook, headers));
@@ -279,6 +284,8 @@ fn project_typed(
                 .push(MergeRequestEventRow::from_hook(&hook, headers));
             rows.merge_request_reviews
                 .extend(MergeRequestReviewRow::from_merge_request(&hook, headers));
+            rows.commits
+                .extend(CommitRow::from_merge_request(&hook, headers));
         }
         (Family::Note, Some(Payload::Note(hook))) => {
             rows.merge_request_reviews
@@ -287,6 +294,7 @@ fn project_typed(
         (Family::Push, Some(Payload::Push(hook)))
         | (Family::TagPush | Family::Push, Some(Payload::TagPush(hook))) => {
             rows.pushes.push(PushRow::from_hook(&hook, headers));
+            rows.commits.extend(CommitRow::from_push(&hook, headers));
         }
         (Family::Issue, Some(Payload::Issue(hook))) => {
             rows.issues.push(IssueRow::from_hook(&hook, headers));
@@ -416,7 +424,8 @@ mod tests {
                     (
                         &through_system.merge_requests,
                         &through_system.merge_request_events,
-                        &through_system.pushes
+                        &through_system.pushes,
+                        &through_system.commits
                     )
                 ),
                 format!(
@@ -424,7 +433,8 @@ mod tests {
                     (
                         &through_project.merge_requests,
                         &through_project.merge_request_events,
-                        &through_project.pushes
+                        &through_project.pushes,
+                        &through_project.commits
                     )
                 ),
                 "{project_event}"

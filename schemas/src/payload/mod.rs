@@ -149,7 +149,8 @@ pub struct Commit {
     pub id: String,
     pub message: Option<String>,
     pub title: Option<String>,
-    /// Author time, sent with the author's local offset; normalised to UTC.
+    /// The commit's committer date (GitLab sends `committed_date`), with the committer's
+    /// local offset; normalised to UTC.
     #[serde(with = "crate::timestamp::option")]
     pub timestamp: Option<OffsetDateTime>,
     pub url: Option<String>,
@@ -507,6 +508,7 @@ mod tests {
         };
         assert_eq!(push.user_name, "");
         assert!(push.commits.is_empty());
-        assert_eq!(push.total_commits_count, 0);
+        // A count is not a plain field: unknown stays unknown.
+        assert_eq!(push.total_commits_count, None);
     }
 }

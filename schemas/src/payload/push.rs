@@ -49,9 +49,10 @@ pub struct PushHook {
     /// `total_commits_count`.
     #[serde(default, deserialize_with = "null_to_default")]
     pub commits: Vec<PushCommit>,
-    /// The number of commits pushed, also when `commits` was cut.
-    #[serde(default, deserialize_with = "null_to_default")]
-    pub total_commits_count: u64,
+    /// The number of commits pushed, also when `commits` was cut; `None` when not sent, so
+    /// that an unknown count is never read as a push of no commits.
+    #[serde(default)]
+    pub total_commits_count: Option<u64>,
 }
 
 impl PushHook {
@@ -68,6 +69,13 @@ impl PushHook {
     /// Whether the push deleted the branch or tag (`after` is all zeros).
     pub fn is_deletion(&self) -> bool {
         self.after == ZERO_SHA
+    }
+
+    /// Whether `commits` lists fewer commits than the push counted (GitLab lists at most 20);
+    /// `None` when the payload sends no count.
+    pub fn commits_truncated(&self) -> Option<bool> {
+        self.total_commits_count
+            .map(|count| count > u64::try_from(self.commits.len()).unwrap_or(u64::MAX))
     }
 
     /// The branch or tag name: `git_ref` without `refs/heads/` or `refs/tags/`.

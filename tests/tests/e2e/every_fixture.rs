@@ -1,6 +1,8 @@
 //! Every GitLab example payload in `schemas/fixtures/`, posted through ingest with its
 //! `X-Gitlab-Event` header, lands in the tables of its kind with the payload's values; kinds
 //! without a table land in `raw_hooks` only. System hooks land where their body's kind does.
+//! The commits that push, pipeline and merge request hooks show land in `commits`, one row per
+//! commit of a project whichever hooks showed it.
 
 use std::time::Duration;
 
@@ -12,7 +14,8 @@ use serde_json::{json, Value};
 /// How long every fixture's rows may take to be queryable.
 const SETTLE_DEADLINE: Duration = Duration::from_secs(30);
 
-/// Every fixture, the header GitLab sends it with, and the typed tables it feeds.
+/// Every fixture, the header GitLab sends it with, and the typed tables it feeds, each named
+/// once per row it gets (a push lists several commits).
 const FIXTURES: &[(&str, &str, &[&str])] = &[
     ("gitlab-webhooks/build.json", "Job Hook", &["jobs"]),
     (
@@ -49,9 +52,9 @@ const FIXTURES: &[(&str, &str, &[&str])] = &[
     (
         "gitlab-webhooks/pipeline.json",
         "Pipeline Hook",
-        &["pipelines"],
+        &["pipelines", "commits"],
     ),
-    ("gitlab-webhooks/push.json", "Push Hook", &["pushes"]),
+    ("gitlab-webhooks/push.json", "Push Hook", PUSH_OF_TWO),
     (
         "gitlab-webhooks/release.json",
         "Release Hook",
@@ -80,18 +83,23 @@ const FIXTURES: &[(&str, &str, &[&str])] = &[
     // The same events through Admin → System hooks: the same tables, collapsing with the
     // project hooks' copies (the expected rows below do not change).
     ("gitlab-webhooks/merge_request.json", "System Hook", MR),
-    ("gitlab-webhooks/push.json", "System Hook", &["pushes"]),
+    ("gitlab-webhooks/push.json", "System Hook", PUSH_OF_TWO),
     (
         "gitlab-webhooks/tag_push.json",
         "Tag Push Hook",
-        &["pushes"],
+        &["pushes", "commits"],
     ),
     ("gitlab-webhooks/wiki_page.json", "Wiki Page Hook", &[]),
     ("seeds/build_hook.json", "Build Hook", &["jobs"]),
     ("seeds/issue_000.json", "Issue Hook", ISSUE),
     ("seeds/issue_004.json", "Issue Hook", ISSUE),
     ("seeds/job_003.json", "Job Hook", &["jobs"]),
-    ("seeds/merge_request_000.json", "Merge Request Hook", MR),
+    // GitLab 6.x's merge request: no last commit.
+    (
+        "seeds/merge_request_000.json",
+        "Merge Request Hook",
+        &["merge_requests", "merge_request_events"],
+    ),
     ("seeds/merge_request_003.json", "Merge Request Hook", MR),
     ("seeds/merge_request_004.json", "Merge Request Hook", MR),
     ("seeds/note_commit_004.json", "Note Hook", &[]),
@@ -102,13 +110,20 @@ const FIXTURES: &[(&str, &str, &[&str])] = &[
         &["merge_request_reviews"],
     ),
     ("seeds/note_snippet_004.json", "Note Hook", &[]),
-    ("seeds/pipeline_hook.json", "Pipeline Hook", &["pipelines"]),
-    ("seeds/push_000.json", "Push Hook", &["pushes"]),
-    ("seeds/push_004.json", "Push Hook", &["pushes"]),
+    (
+        "seeds/pipeline_hook.json",
+        "Pipeline Hook",
+        &["pipelines", "commits"],
+    ),
+    ("seeds/push_000.json", "Push Hook", PUSH_OF_TWO),
+    ("seeds/push_004.json", "Push Hook", PUSH_OF_TWO),
     ("seeds/tag_push_004.json", "Tag Push Hook", &["pushes"]),
 ];
 
-const MR: &[&str] = &["merge_requests", "merge_request_events"];
+/// A merge request hook with its last commit.
+const MR: &[&str] = &["merge_requests", "merge_request_events", "commits"];
+/// A push listing two commits.
+const PUSH_OF_TWO: &[&str] = &["pushes", "commits", "commits"];
 const ISSUE: &[&str] = &["issues", "issue_events"];
 
 const TABLES: &[&str] = &[
@@ -118,6 +133,7 @@ const TABLES: &[&str] = &[
     "merge_request_events",
     "merge_request_reviews",
     "pushes",
+    "commits",
     "issues",
     "deployments",
     "releases",
@@ -131,29 +147,56 @@ const TABLES: &[&str] = &[
 fn expected_rows() -> Vec<(&'static str, Vec<Value>)> {
     vec![
         (
-            "SELECT project_id, pipeline_id, job_id, status, failure_reason, created_at, finished_at, duration_seconds
+            "SELECT project_id, pipeline_id, job_id, status, failure_reason, created_at, finished_at, duration_seconds,
+                    runner_description, runner_tags, environment, environment_action, environment_tier
              FROM jobs FINAL ORDER BY job_id",
             vec![
                 // build.json, job_003.json and build_hook.json: one job (ids 380/2366/1977),
                 // `created` in all three, so they tie on time and rank; the event-id tie-break
-                // keeps one of the two older examples, which carry no creation time (the
-                // epoch). Its `script_failure` reason is dropped because it has not failed.
+                // keeps job_003.json, which carries no creation time (the epoch) and a runner
+                // without tags. Its `script_failure` reason is dropped because it has not failed.
                 json!({"project_id": 380, "pipeline_id": 2366, "job_id": 1977, "status": "created",
                        "failure_reason": "", "created_at": "1970-01-01 00:00:00.000",
-                       "finished_at": null, "duration_seconds": null}),
+                       "finished_at": null, "duration_seconds": null,
+                       "runner_description": "shared-runners-manager-6.gitlab.com", "runner_tags": [],
+                       "environment": "", "environment_action": "", "environment_tier": ""}),
                 // job.json: a success that GitLab sent with `unknown_failure`.
                 json!({"project_id": 31537070, "pipeline_id": 743121198, "job_id": 3580121225u64,
                        "status": "success", "failure_reason": "", "created_at": "2023-01-10 13:50:02.000",
-                       "finished_at": "2023-01-10 13:50:54.000", "duration_seconds": 49.503592}),
+                       "finished_at": "2023-01-10 13:50:54.000", "duration_seconds": 49.503592,
+                       "runner_description": "4-blue.shared.runners-manager.gitlab.com/default",
+                       "runner_tags": ["linux", "docker"], "environment": "production",
+                       "environment_action": "start", "environment_tier": "production"}),
             ],
         ),
         (
-            "SELECT project_id, pipeline_id, status, created_at, finished_at FROM pipelines FINAL ORDER BY project_id",
+            "SELECT project_id, pipeline_id, status, created_at, finished_at, name, pipeline_kind, merged_results,
+                    merge_request_iid, merge_request_project_id, upstream_project_id, upstream_project_path,
+                    upstream_pipeline_id, upstream_job_id, on_default_branch, commit_timestamp,
+                    started_at, started_at_source
+             FROM pipelines FINAL ORDER BY project_id",
             vec![
+                // pipeline_hook.json (GitLab 8.x): no source, merge request or upstream; the
+                // default branch's; started when its first job did.
                 json!({"project_id": 0, "pipeline_id": 31, "status": "success",
-                       "created_at": "2016-08-12 15:23:28.000", "finished_at": "2016-08-12 15:26:29.000"}),
+                       "created_at": "2016-08-12 15:23:28.000", "finished_at": "2016-08-12 15:26:29.000",
+                       "name": null, "pipeline_kind": "", "merged_results": null,
+                       "merge_request_iid": null, "merge_request_project_id": null,
+                       "upstream_project_id": null, "upstream_project_path": "",
+                       "upstream_pipeline_id": null, "upstream_job_id": null, "on_default_branch": true,
+                       "commit_timestamp": "2016-08-12 15:23:21.000",
+                       "started_at": "2016-08-12 15:24:56.000", "started_at_source": "builds"}),
+                // pipeline.json: a merge request pipeline (on the merged result or not: GitLab
+                // no longer says) triggered from another project's pipeline; started after
+                // its 12 s in the queue.
                 json!({"project_id": 1, "pipeline_id": 31, "status": "success",
-                       "created_at": "2016-08-12 15:23:28.000", "finished_at": "2016-08-12 15:26:29.000"}),
+                       "created_at": "2016-08-12 15:23:28.000", "finished_at": "2016-08-12 15:26:29.000",
+                       "name": null, "pipeline_kind": "merge_request", "merged_results": null,
+                       "merge_request_iid": 1, "merge_request_project_id": 1,
+                       "upstream_project_id": 41, "upstream_project_path": "gitlab-org/upstream-project",
+                       "upstream_pipeline_id": 30, "upstream_job_id": 3401, "on_default_branch": false,
+                       "commit_timestamp": "2016-08-12 15:23:21.000",
+                       "started_at": "2016-08-12 15:23:40.000", "started_at_source": "queued_duration"}),
             ],
         ),
         (
@@ -191,13 +234,57 @@ fn expected_rows() -> Vec<(&'static str, Vec<Value>)> {
             // tag_push.json and tag_push_004.json: the same tag creation (their commit counts
             // differ, so which one is kept depends on arrival); push.json, push_000.json (no
             // object_kind) and push_004.json: the same push.
-            "SELECT project_id, ref_name, ref_type, created, deleted, if(created, NULL, commit_count) AS commits
+            // The pushes list 2 of their 4 commits; the tag pushes all theirs.
+            "SELECT project_id, ref_name, ref_type, created, deleted, if(created, NULL, commit_count) AS commits,
+                    commits_truncated
              FROM pushes FINAL ORDER BY project_id",
             vec![
                 json!({"project_id": 1, "ref_name": "v1.0.0", "ref_type": "tag", "created": true,
-                       "deleted": false, "commits": null}),
+                       "deleted": false, "commits": null, "commits_truncated": false}),
                 json!({"project_id": 15, "ref_name": "master", "ref_type": "branch", "created": false,
-                       "deleted": false, "commits": 4}),
+                       "deleted": false, "commits": 4, "commits_truncated": true}),
+            ],
+        ),
+        (
+            // One row per commit of a project, whichever hooks showed it: the richest copy.
+            "SELECT project_id, left(sha, 8) AS sha, committed_at, author_name, author_email, title, seen_in
+             FROM commits FINAL ORDER BY project_id, sha",
+            vec![
+                // group_merge_request.json (no project id).
+                json!({"project_id": 0, "sha": "61b6a0d3", "committed_at": "2016-12-01 13:07:53.000",
+                       "author_name": "Test User", "author_email": "test.user@mail.com",
+                       "title": "commit message", "seen_in": "merge_request"}),
+                // pipeline_hook.json (no project id).
+                json!({"project_id": 0, "sha": "bcbb5ec3", "committed_at": "2016-08-12 15:23:21.000",
+                       "author_name": "User", "author_email": "user@gitlab.com",
+                       "title": "test", "seen_in": "pipeline"}),
+                // tag_push.json (tag_push_004.json lists none).
+                json!({"project_id": 1, "sha": "82b3d5ae", "committed_at": "2012-01-03 21:36:29.000",
+                       "author_name": "John Smith", "author_email": "johnsmith@example.com",
+                       "title": "Merge branch 'some-feature' into 'master'", "seen_in": "tag_push"}),
+                // pipeline.json.
+                json!({"project_id": 1, "sha": "bcbb5ec3", "committed_at": "2016-08-12 15:23:21.000",
+                       "author_name": "User", "author_email": "user@gitlab.com",
+                       "title": "test", "seen_in": "pipeline"}),
+                // service_merge_request.json.
+                json!({"project_id": 2, "sha": "0ab96a10", "committed_at": "2021-09-27 05:01:20.000",
+                       "author_name": "the test", "author_email": "test@test.test",
+                       "title": "Update state.go", "seen_in": "merge_request"}),
+                // merge_request.json and the two seeds with a last commit: the message's first
+                // line, not merge_request.json's `title` field.
+                json!({"project_id": 14, "sha": "da156088", "committed_at": "2012-01-03 21:36:29.000",
+                       "author_name": "GitLab dev user", "author_email": "gitlabdev@dv6700.(none)",
+                       "title": "fixed readme", "seen_in": "merge_request"}),
+                // push.json, push_000.json and push_004.json list the same two commits, but
+                // GitLab's examples give the first one different messages: push_000.json
+                // lacks the project's path, so one of push.json and push_004.json is kept,
+                // chosen by the tie-break (push_004.json's).
+                json!({"project_id": 15, "sha": "b6568db1", "committed_at": "2011-12-12 12:27:31.000",
+                       "author_name": "Jordi Mallach", "author_email": "jordi@softcatala.org",
+                       "title": "Update Catalan translation to e38cb41.", "seen_in": "push"}),
+                json!({"project_id": 15, "sha": "da156088", "committed_at": "2012-01-03 21:36:29.000",
+                       "author_name": "GitLab dev user", "author_email": "gitlabdev@dv6700.(none)",
+                       "title": "fixed readme", "seen_in": "push"}),
             ],
         ),
         (
@@ -275,7 +362,7 @@ async fn every_fixture_lands_in_the_tables_of_its_kind() {
         assert_eq!(answer["status"], "accepted", "{file}: {answer}");
     }
 
-    // Each delivery is one raw row, plus one row in each table of its kind and no other:
+    // Each delivery is one raw row, plus its rows in each table of its kind and no other:
     // the consumers count the rows they write per table.
     let written = |table: &'static str| {
         let sample = format!(r#"hookline_consumers_rows_written_total{{table="{table}"}}"#);
@@ -288,7 +375,11 @@ async fn every_fixture_lands_in_the_tables_of_its_kind() {
     })
     .await;
     for table in TABLES {
-        let wanted = FIXTURES.iter().filter(|f| f.2.contains(table)).count() as f64;
+        let wanted = FIXTURES
+            .iter()
+            .flat_map(|f| f.2.iter())
+            .filter(|t| *t == table)
+            .count() as f64;
         let got = eventually(SETTLE_DEADLINE, table, || async {
             let got = written(table).await;
             (got >= wanted).then_some(got)
@@ -305,4 +396,41 @@ async fn every_fixture_lands_in_the_tables_of_its_kind() {
     for (query, expected) in expected_rows() {
         assert_eq!(select(&stack, query).await, expected, "{query}");
     }
+
+    // A retry of job.json's job is a new job, with a higher id, in the same pipeline; GitLab
+    // sends nothing more about the try it replaced. `jobs` keeps both tries,
+    // `latest_job_tries` the retry only (and every job that was not retried).
+    let mut retry: Value = serde_json::from_slice(&fixtures::read("gitlab-webhooks/job.json"))
+        .expect("job.json is JSON");
+    retry["build_id"] = json!(3580121226u64);
+    retry["retries_count"] = json!(2);
+    retry["build_status"] = json!("running");
+    let (status, answer) = deliver(
+        &stack,
+        Delivery {
+            event: Some("Job Hook"),
+            token: Some(&stack.token),
+            body: serde_json::to_vec(&retry).expect("a JSON body"),
+        },
+    )
+    .await;
+    assert_eq!(status, 200, "the retry: {answer}");
+    let tries = "SELECT job_id FROM jobs FINAL WHERE pipeline_id = 743121198 ORDER BY job_id";
+    eventually(SETTLE_DEADLINE, "the retry's row", || async {
+        (select(&stack, tries).await.len() == 2).then_some(())
+    })
+    .await;
+    assert_eq!(
+        select(
+            &stack,
+            "SELECT pipeline_id, job_id, name, status, retries_count FROM latest_job_tries ORDER BY job_id"
+        )
+        .await,
+        vec![
+            json!({"pipeline_id": 2366, "job_id": 1977, "name": "test", "status": "created",
+                   "retries_count": null}),
+            json!({"pipeline_id": 743121198, "job_id": 3580121226u64, "name": "auto_deploy:start",
+                   "status": "running", "retries_count": 2}),
+        ]
+    );
 }
