@@ -79,6 +79,7 @@ pub fn check(event: &str, body: &[u8]) {
                 ("deployments", batch.deployments.len()),
                 ("releases", batch.releases.len()),
                 ("instance_events", batch.instance_events.len()),
+                ("project_observations", batch.project_observations.len()),
             ] {
                 assert!(count <= 1, "{count} rows in {table} from one hook");
             }

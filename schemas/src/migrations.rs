@@ -65,6 +65,8 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(7, "deployments", "0007_deployments"),
     migration!(8, "releases", "0008_releases"),
     migration!(9, "instance_events", "0009_instance_events"),
+    migration!(15, "merge_requests_v2", "0015_merge_requests_v2"),
+    migration!(16, "projects", "0016_projects"),
 ];
 
 #[cfg(test)]
