@@ -233,7 +233,9 @@ pub fn observed_at(
     headers: &RecordHeaders,
 ) -> OffsetDateTime {
     let received = millis_to_time(headers.received_at_ms);
-    let latest = received + time::Duration::seconds(FUTURE_TOLERANCE_SECS as i64);
+    let latest = received
+        .checked_add(time::Duration::seconds(FUTURE_TOLERANCE_SECS as i64))
+        .unwrap_or(received);
     payload_time.map_or(received, |time| time.min(latest))
 }
 
