@@ -198,6 +198,109 @@ proptest! {
     }
 }
 
+/// A project seen by pipelines over time (each with a path and a default branch) and maybe
+/// renamed in between (a system hook that gives the path only): the hooks, and the path and
+/// default branch the `projects` view must show.
+fn project_case() -> impl Strategy<Value = (Vec<Hook>, (String, String))> {
+    let paths = prop_oneof![Just("g/a"), Just("g/b"), Just("h/sub/a")];
+    let branches = prop_oneof![Just("main"), Just("master")];
+    (
+        (1u64..1 << 40, start()),
+        proptest::collection::vec((paths, branches), 1..5),
+        proptest::option::of(0usize..6),
+    )
+        .prop_map(|((project, start), pipelines, renamed_after)| {
+            let template: serde_json::Value = serde_json::from_slice(
+                &hookline_schemas::testing::fixtures::read("gitlab-webhooks/pipeline.json"),
+            )
+            .unwrap();
+            let gitlab = |t: OffsetDateTime| {
+                let t = t.to_offset(time::UtcOffset::UTC);
+                format!(
+                    "{:04}-{:02}-{:02} {:02}:{:02}:{:02} UTC",
+                    t.year(),
+                    u8::from(t.month()),
+                    t.day(),
+                    t.hour(),
+                    t.minute(),
+                    t.second()
+                )
+            };
+            // (time, path, default branch) of every observation, in the order they happened.
+            let mut seen = Vec::new();
+            let mut hooks = Vec::new();
+            for (i, (path, branch)) in (0i64..).zip(&pipelines) {
+                let at = start + time::Duration::seconds(10 * i);
+                let mut body = template.clone();
+                body["project"]["id"] = project.into();
+                body["project"]["path_with_namespace"] = (*path).into();
+                body["project"]["default_branch"] = (*branch).into();
+                body["object_attributes"]["id"] = (i as u64 + 1).into();
+                body["object_attributes"]["finished_at"] = gitlab(at).into();
+                hooks.push(Hook {
+                    event: "Pipeline Hook",
+                    body: serde_json::to_vec(&body).unwrap(),
+                });
+                seen.push((at, (*path).to_owned(), (*branch).to_owned()));
+            }
+            if let Some(after) = renamed_after {
+                let at = start + time::Duration::seconds(10 * after as i64 + 5);
+                let body = serde_json::json!({
+                    "event_name": "project_rename", "project_id": project,
+                    "path_with_namespace": "z/renamed", "old_path_with_namespace": "g/a",
+                    "created_at": gitlab(start - time::Duration::days(1)),
+                    "updated_at": gitlab(at),
+                });
+                hooks.push(Hook {
+                    event: "System Hook",
+                    body: serde_json::to_vec(&body).unwrap(),
+                });
+                seen.push((at, "z/renamed".to_owned(), String::new()));
+            }
+            // Times are distinct: the latest observation of each field is unique.
+            let latest_of = |field: fn(&(OffsetDateTime, String, String)) -> &String| {
+                seen.iter()
+                    .filter(|s| !field(s).is_empty())
+                    .max_by_key(|s| s.0)
+                    .map(|s| field(s).clone())
+                    .unwrap_or_default()
+            };
+            let path = latest_of(|s| &s.1);
+            let branch = latest_of(|s| &s.2);
+            (hooks, (path, branch))
+        })
+        .prop_flat_map(|(hooks, expected)| (arrivals(hooks), Just(expected)))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn a_project_shows_the_latest_known_path_and_default_branch_whatever_the_order(
+        (hooks, (path, branch)) in project_case()
+    ) {
+        let batch = project(&hooks);
+        // As the table keeps them: the highest version per project and observed state…
+        let kept = latest(
+            &batch.project_observations,
+            |r| (r.project_id, r.event_name.clone(), r.path.clone(), r.default_branch.clone()),
+            |r| r.version,
+            |r| (r.version, r.path.clone(), r.default_branch.clone()),
+        );
+        // …and as the `projects` view reads them: each field from the highest version that
+        // knows it.
+        let view = |field: fn(&(u64, String, String)) -> &String| {
+            kept.values()
+                .filter(|row| !field(row).is_empty())
+                .max_by_key(|row| row.0)
+                .map(|row| field(row).clone())
+                .unwrap_or_default()
+        };
+        prop_assert_eq!(view(|r| &r.1), path);
+        prop_assert_eq!(view(|r| &r.2), branch);
+    }
+}
+
 /// Same-second changes: several different states of one object, all reported with the same
 /// time (GitLab's timestamps have one-second resolution) and, per kind, statuses that share a
 /// rank or not, each differing in a field the table keeps (a title, a duration, a runner). The

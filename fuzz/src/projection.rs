@@ -82,6 +82,7 @@ pub fn check(event: &str, body: &[u8]) {
                 ("instance_events", batch.instance_events.len()),
                 ("deployment_events", batch.deployment_events.len()),
                 ("issue_events", batch.issue_events.len()),
+                ("project_observations", batch.project_observations.len()),
             ] {
                 assert!(count <= 1, "{count} rows in {table} from one hook");
             }

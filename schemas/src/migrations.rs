@@ -71,6 +71,8 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(12, "commits", "0012_commits"),
     migration!(13, "deployments_v2", "0013_deployments_v2"),
     migration!(14, "issues_v2", "0014_issues_v2"),
+    migration!(15, "merge_requests_v2", "0015_merge_requests_v2"),
+    migration!(16, "projects", "0016_projects"),
 ];
 
 #[cfg(test)]

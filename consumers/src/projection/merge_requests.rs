@@ -3,6 +3,11 @@
 //! Merge request payloads carry no `merged_at`. The merge time is the `merge` event's time in
 //! `merge_request_events`; `merge_requests` has no such column, because a column filled only by
 //! the merge hook would be lost whenever a later hook (a label change after the merge) wins.
+//!
+//! The log also keeps what each event changed that review analytics time (the draft flag,
+//! reviewers, labels, pushed commits), so that when a merge request became ready, when each
+//! reviewer was asked and each review round happened are queries over it
+//! (`schemas/README.md`, "Derived times").
 
 use clickhouse::Row;
 use hookline_schemas::payload::{MergeRequestAction, MergeRequestHook};
@@ -35,6 +40,12 @@ pub struct MergeRequestRow {
     pub labels: Vec<String>,
     pub merge_commit_sha: Option<String>,
     pub head_pipeline_id: Option<u64>,
+    /// The head commit of the source branch (`object_attributes.last_commit.id`), to link the
+    /// merge request to its commits and pipelines; null when not sent.
+    pub last_commit_sha: Option<String>,
+    /// That commit's author time (`last_commit.timestamp`); null when not sent.
+    #[serde(with = "clickhouse::serde::time::datetime64::millis::option")]
+    pub last_commit_at: Option<OffsetDateTime>,
     #[serde(with = "clickhouse::serde::time::datetime64::millis")]
     pub created_at: OffsetDateTime,
     #[serde(with = "clickhouse::serde::time::datetime64::millis")]
@@ -45,7 +56,8 @@ pub struct MergeRequestRow {
     pub received_at: OffsetDateTime,
 }
 
-/// A row of `merge_request_events`.
+/// A row of `merge_request_events` (DDL: `0004_merge_requests.sql`, columns from `draft` on:
+/// `0015_merge_requests_v2.sql`).
 #[derive(Debug, Clone, PartialEq, Row, Serialize, Deserialize)]
 pub struct MergeRequestEventRow {
     pub project_id: u64,
@@ -58,6 +70,34 @@ pub struct MergeRequestEventRow {
     pub event_at: OffsetDateTime,
     pub actor_id: u64,
     pub actor_username: String,
+    /// Whether the merge request is a draft after the event (`draft`, else
+    /// `work_in_progress`): with `draft_before`, when it became ready. Null when the payload
+    /// sends neither.
+    pub draft: Option<bool>,
+    /// The draft flag before the event, when the event changed it (`changes.draft.previous`,
+    /// else `changes.work_in_progress.previous`): `true` with `draft` false marks the event
+    /// that made the merge request ready. Null when the event did not change it or the
+    /// payload does not say.
+    pub draft_before: Option<bool>,
+    /// Reviewers the event asked for: `changes.reviewers` current minus previous (user ids);
+    /// on `open` without that change, the reviewers it was opened with. Empty when none, or
+    /// when the payload does not say.
+    pub reviewers_added: Vec<u64>,
+    /// Reviewers the event removed: `changes.reviewers` previous minus current.
+    pub reviewers_removed: Vec<u64>,
+    /// Labels the event added: `changes.labels` current minus previous (titles); on `open`
+    /// without that change, the labels it was opened with.
+    pub labels_added: Vec<String>,
+    /// Labels the event removed: `changes.labels` previous minus current.
+    pub labels_removed: Vec<String>,
+    /// The source branch's head before the event, sent only by `update` events that pushed
+    /// new commits: each such event is a review round. Null otherwise.
+    pub oldrev: Option<String>,
+    /// The source branch's head after the event (`last_commit.id`); null when not sent.
+    pub last_commit_sha: Option<String>,
+    /// That commit's author time (`last_commit.timestamp`); null when not sent.
+    #[serde(with = "clickhouse::serde::time::datetime64::millis::option")]
+    pub last_commit_at: Option<OffsetDateTime>,
     pub event_id: String,
     #[serde(with = "clickhouse::serde::time::datetime64::millis")]
     pub received_at: OffsetDateTime,
@@ -109,6 +149,8 @@ impl MergeRequestRow {
             labels: hook.labels.iter().map(|l| l.title.clone()).collect(),
             merge_commit_sha: attributes.merge_commit_sha.clone(),
             head_pipeline_id: attributes.head_pipeline_id,
+            last_commit_sha: last_commit_sha(hook),
+            last_commit_at: last_commit_at(hook),
             created_at: attributes.created_at.unwrap_or(OffsetDateTime::UNIX_EPOCH),
             updated_at: event_at(hook),
             version: version(
@@ -127,6 +169,8 @@ impl MergeRequestEventRow {
     pub fn from_hook(hook: &MergeRequestHook, headers: &RecordHeaders) -> Self {
         let attributes = &hook.object_attributes;
         let user = hook.user.as_ref();
+        let (reviewers_added, reviewers_removed) = Self::reviewers(hook);
+        let (labels_added, labels_removed) = Self::labels(hook);
         Self {
             project_id: project_id(hook),
             project_path: project_path(hook.project.as_ref()),
@@ -137,10 +181,77 @@ impl MergeRequestEventRow {
             event_at: event_at(hook),
             actor_id: user.and_then(|u| u.id).unwrap_or_default(),
             actor_username: username(user),
+            draft: attributes.draft_state(),
+            draft_before: hook.draft_change().and_then(|change| change.previous),
+            reviewers_added,
+            reviewers_removed,
+            labels_added,
+            labels_removed,
+            oldrev: attributes.oldrev.clone(),
+            last_commit_sha: last_commit_sha(hook),
+            last_commit_at: last_commit_at(hook),
             event_id: headers.event_id.clone(),
             received_at: millis_to_time(headers.received_at_ms),
         }
     }
+
+    /// Reviewers (user ids) the event added and removed. What a merge request is opened with
+    /// counts as added by its `open` event when `changes` does not list it.
+    fn reviewers(hook: &MergeRequestHook) -> (Vec<u64>, Vec<u64>) {
+        if let Some(change) = hook.reviewers_change() {
+            return difference(&change.previous, &change.current);
+        }
+        if !is_open(hook) {
+            return (Vec::new(), Vec::new());
+        }
+        let attributes = &hook.object_attributes;
+        let at_open = if attributes.reviewer_ids.is_empty() {
+            hook.reviewers.iter().filter_map(|user| user.id).collect()
+        } else {
+            attributes.reviewer_ids.clone()
+        };
+        difference(&[], &at_open)
+    }
+
+    /// Labels (titles) the event added and removed; as for reviewers, the labels of an `open`
+    /// event count as added when `changes` does not list them.
+    fn labels(hook: &MergeRequestHook) -> (Vec<String>, Vec<String>) {
+        if let Some(change) = hook.labels_change() {
+            return difference(&change.previous, &change.current);
+        }
+        if !is_open(hook) {
+            return (Vec::new(), Vec::new());
+        }
+        let at_open: Vec<String> = hook.labels.iter().map(|l| l.title.clone()).collect();
+        difference(&[], &at_open)
+    }
+}
+
+fn is_open(hook: &MergeRequestHook) -> bool {
+    hook.object_attributes.action == Some(MergeRequestAction::Open)
+}
+
+/// What `current` has that `previous` lacks, and the reverse; each once, in list order.
+fn difference<T: Clone + PartialEq>(previous: &[T], current: &[T]) -> (Vec<T>, Vec<T>) {
+    let only = |these: &[T], those: &[T]| {
+        let mut out: Vec<T> = Vec::new();
+        for item in these {
+            if !those.contains(item) && !out.contains(item) {
+                out.push(item.clone());
+            }
+        }
+        out
+    };
+    (only(current, previous), only(previous, current))
+}
+
+fn last_commit_sha(hook: &MergeRequestHook) -> Option<String> {
+    let commit = hook.object_attributes.last_commit.as_ref()?;
+    Some(commit.id.clone()).filter(|id| !id.is_empty())
+}
+
+fn last_commit_at(hook: &MergeRequestHook) -> Option<OffsetDateTime> {
+    hook.object_attributes.last_commit.as_ref()?.timestamp
 }
 
 fn action_str(action: Option<&MergeRequestAction>) -> &str {
@@ -181,9 +292,194 @@ pub fn version(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hookline_schemas::payload::{self, Payload};
+    use hookline_schemas::testing::fixtures;
+    use serde_json::{json, Value};
     use time::macros::datetime;
 
     const T: OffsetDateTime = datetime!(2026-01-01 10:00 UTC);
+
+    fn headers() -> RecordHeaders {
+        RecordHeaders {
+            event_type: "Merge Request Hook".into(),
+            event_id: "e".into(),
+            delivery_key: None,
+            received_at_ms: 1_800_000_000_000,
+            gitlab_instance: None,
+            source: None,
+            gitlab_version: None,
+        }
+    }
+
+    fn parse(body: &[u8]) -> MergeRequestHook {
+        match payload::parse(body).unwrap() {
+            Payload::MergeRequest(hook) => hook,
+            other => panic!("not a merge request: {other:?}"),
+        }
+    }
+
+    /// The event row of a fixture.
+    fn event(file: &str) -> MergeRequestEventRow {
+        MergeRequestEventRow::from_hook(&parse(&fixtures::read(file)), &headers())
+    }
+
+    /// The event row of a fixture with `changes` (JSON pointer, value) applied; a `null`
+    /// value removes the member.
+    fn edited(file: &str, changes: &[(&str, Value)]) -> MergeRequestEventRow {
+        let mut body: Value = serde_json::from_slice(&fixtures::read(file)).unwrap();
+        for (pointer, value) in changes {
+            let (parent, key) = pointer.rsplit_once('/').unwrap();
+            let object = body.pointer_mut(parent).unwrap().as_object_mut().unwrap();
+            if value.is_null() {
+                object.remove(key);
+            } else {
+                object.insert(key.to_owned(), value.clone());
+            }
+        }
+        MergeRequestEventRow::from_hook(&parse(&serde_json::to_vec(&body).unwrap()), &headers())
+    }
+
+    #[test]
+    fn draft_is_the_flag_after_the_event_and_unknown_when_not_sent() {
+        // GitLab's example sends only the older `work_in_progress`.
+        assert_eq!(
+            event("gitlab-webhooks/merge_request.json").draft,
+            Some(false)
+        );
+        let drafted = edited(
+            "gitlab-webhooks/merge_request.json",
+            &[("/object_attributes/draft", json!(true))],
+        );
+        assert_eq!(drafted.draft, Some(true));
+        // GitLab's oldest example sends neither flag.
+        assert_eq!(event("seeds/merge_request_000.json").draft, None);
+    }
+
+    #[test]
+    fn draft_before_marks_the_event_that_made_the_merge_request_ready() {
+        let ready = edited(
+            "gitlab-webhooks/service_merge_request.json",
+            &[
+                ("/object_attributes/draft", json!(false)),
+                (
+                    "/changes/draft",
+                    json!({"previous": true, "current": false}),
+                ),
+            ],
+        );
+        assert_eq!((ready.draft_before, ready.draft), (Some(true), Some(false)));
+        assert_eq!(ready.event_at, datetime!(2021-09-27 05:01:21 UTC));
+        // Older GitLab versions name the change `work_in_progress`.
+        let drafted = edited(
+            "gitlab-webhooks/service_merge_request.json",
+            &[
+                ("/object_attributes/work_in_progress", json!(true)),
+                (
+                    "/changes/work_in_progress",
+                    json!({"previous": false, "current": true}),
+                ),
+            ],
+        );
+        assert_eq!(
+            (drafted.draft_before, drafted.draft),
+            (Some(false), Some(true))
+        );
+        // An update that did not touch the flag, and a payload without `changes`.
+        assert_eq!(
+            event("gitlab-webhooks/service_merge_request.json").draft_before,
+            None
+        );
+        assert_eq!(event("seeds/merge_request_004.json").draft_before, None);
+    }
+
+    #[test]
+    fn reviewers_added_and_removed_come_from_changes_or_the_open_event() {
+        // Opened with reviewer 1 (`reviewer_ids`), no reviewers change listed.
+        let opened = event("gitlab-webhooks/merge_request.json");
+        assert_eq!(
+            (opened.reviewers_added, opened.reviewers_removed),
+            (vec![1], vec![])
+        );
+        // Without `reviewer_ids`, the `reviewers` objects.
+        let opened = edited(
+            "gitlab-webhooks/merge_request.json",
+            &[("/object_attributes/reviewer_ids", Value::Null)],
+        );
+        assert_eq!(opened.reviewers_added, vec![1]);
+        let update = edited(
+            "gitlab-webhooks/service_merge_request.json",
+            &[(
+                "/changes/reviewers",
+                json!({"previous": [{"id": 4, "username": "a"}, {"id": 5, "username": "b"}],
+                       "current": [{"id": 5, "username": "b"}, {"id": 6, "username": "c"}]}),
+            )],
+        );
+        assert_eq!(
+            (update.reviewers_added, update.reviewers_removed),
+            (vec![6], vec![4])
+        );
+        // An update that changed no reviewer; GitLab 8's example sends no reviewers at all.
+        let update = event("gitlab-webhooks/service_merge_request.json");
+        assert!(update.reviewers_added.is_empty() && update.reviewers_removed.is_empty());
+        assert!(event("seeds/merge_request_004.json")
+            .reviewers_added
+            .is_empty());
+    }
+
+    #[test]
+    fn labels_added_and_removed_come_from_changes_or_the_open_event() {
+        for file in [
+            "gitlab-webhooks/merge_request.json",
+            "seeds/merge_request_003.json",
+        ] {
+            let row = event(file);
+            assert_eq!(
+                (row.labels_added, row.labels_removed),
+                (vec!["Platform".to_owned()], vec!["API".to_owned()]),
+                "{file}"
+            );
+        }
+        // Opened with a label, and no label change listed: the label was added on opening.
+        let opened = edited(
+            "gitlab-webhooks/merge_request.json",
+            &[("/changes", Value::Null)],
+        );
+        assert_eq!(opened.labels_added, vec!["API".to_owned()]);
+        assert!(opened.labels_removed.is_empty());
+        // An update without label change; an example without labels.
+        assert!(event("gitlab-webhooks/service_merge_request.json")
+            .labels_added
+            .is_empty());
+        let old = event("seeds/merge_request_004.json");
+        assert!(old.labels_added.is_empty() && old.labels_removed.is_empty());
+    }
+
+    #[test]
+    fn oldrev_marks_the_updates_that_pushed_commits() {
+        let pushed = event("gitlab-webhooks/service_merge_request.json");
+        assert_eq!(
+            pushed.oldrev.as_deref(),
+            Some("6ef047571374c96a2bf13c361efd1fb008b0063e")
+        );
+        assert_eq!(event("gitlab-webhooks/merge_request.json").oldrev, None);
+    }
+
+    #[test]
+    fn the_last_commit_is_kept_in_the_log_and_the_state() {
+        let hook = parse(&fixtures::read("gitlab-webhooks/merge_request.json"));
+        let sha = Some("da1560886d4f094c3e6c9ef40349f7d38b5d27d7".to_owned());
+        let at = Some(datetime!(2012-01-03 21:36:29 UTC));
+        let row = MergeRequestEventRow::from_hook(&hook, &headers());
+        assert_eq!((row.last_commit_sha, row.last_commit_at), (sha.clone(), at));
+        let state = MergeRequestRow::from_hook(&hook, &headers());
+        assert_eq!((state.last_commit_sha, state.last_commit_at), (sha, at));
+        // GitLab's oldest example has no `last_commit`.
+        let old = parse(&fixtures::read("seeds/merge_request_000.json"));
+        let row = MergeRequestEventRow::from_hook(&old, &headers());
+        assert_eq!((row.last_commit_sha, row.last_commit_at), (None, None));
+        let state = MergeRequestRow::from_hook(&old, &headers());
+        assert_eq!((state.last_commit_sha, state.last_commit_at), (None, None));
+    }
 
     #[test]
     fn a_merge_outranks_an_update_with_the_same_updated_at() {

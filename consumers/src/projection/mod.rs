@@ -15,6 +15,7 @@ pub mod jobs;
 pub mod merge_request_reviews;
 pub mod merge_requests;
 pub mod pipelines;
+pub mod project_observations;
 pub mod pushes;
 pub mod raw_hooks;
 pub mod releases;
@@ -32,6 +33,7 @@ pub use jobs::JobRow;
 pub use merge_request_reviews::MergeRequestReviewRow;
 pub use merge_requests::{MergeRequestEventRow, MergeRequestRow};
 pub use pipelines::PipelineRow;
+pub use project_observations::ProjectObservationRow;
 pub use pushes::PushRow;
 pub use raw_hooks::RawHookRow;
 pub use releases::ReleaseRow;
@@ -175,6 +177,7 @@ tables! {
     instance_events: InstanceEventRow,
     deployment_events: DeploymentEventRow,
     issue_events: IssueEventRow,
+    project_observations: ProjectObservationRow,
 }
 
 /// Where rows go: one table at a time, by name ([`Rows::write_to`]).
@@ -198,8 +201,9 @@ impl Batch {
     /// is caught and reported as [`ProjectionError::Panicked`].
     ///
     /// The typed tables are chosen by the record's event family (its `X-Gitlab-Event`) and the
-    /// payload's kind together; a family without a table, or a body of another kind than its
-    /// family announces, gives a `raw_hooks` row only.
+    /// payload's kind together; a body of another kind than its family announces gives a
+    /// `raw_hooks` row only, and a family without a table its `raw_hooks` row and, if it
+    /// names its project, a `project_observations` row.
     pub fn add(&mut self, message: &HookMessage) -> Result<Added, ProjectionError> {
         let body = std::str::from_utf8(&message.body)
             .map_err(|error| ProjectionError::NotUtf8(error.valid_up_to()))?;
@@ -241,7 +245,15 @@ fn project_typed(
     body: &str,
 ) -> Result<Batch, ProjectionError> {
     let mut rows = Batch::default();
+    let headers = &message.headers;
     if !has_tables(family) {
+        // No model reads these kinds (wiki pages, feature flags, emoji, …), but most name
+        // their project: the `projects` dimension takes what they say, and nothing else does.
+        // Read tolerantly, so they still never fail.
+        rows.project_observations.extend(
+            payload::parse_project_mention(body.as_bytes())
+                .and_then(|mention| ProjectObservationRow::from_mention(&mention, headers)),
+        );
         return Ok(rows);
     }
     let typed = match payload::parse(message.body.as_slice())? {
@@ -251,7 +263,6 @@ fn project_typed(
         }
         typed => Some(typed),
     };
-    let headers = &message.headers;
     // A system hook says `System Hook` whatever it describes: its body's kind picks the tables,
     // so a merge request or a push seen through Admin → System hooks lands where the same event
     // from a project or group hook does, and collapses with it. Instance events (projects,
@@ -260,22 +271,35 @@ fn project_typed(
         (Family::System, Some(payload)) => payload.family().unwrap_or(Family::System),
         _ => family,
     };
+    // Every hook that names its project (with its id) is also an observation of it, for the
+    // `projects` dimension: at most one per hook.
+    let observations = &mut rows.project_observations;
     match (family, typed) {
-        // A repository update accompanies a push event, which `pushes` already has.
+        // A repository update accompanies a push event, which `pushes` already has; it only
+        // observes its project.
         (Family::System, Some(Payload::Other { object_kind }))
-            if object_kind.as_deref() != Some("repository_update") =>
+            if object_kind.as_deref() == Some("repository_update") =>
         {
+            observations.extend(
+                payload::parse_project_mention(message.body.as_slice())
+                    .and_then(|mention| ProjectObservationRow::from_mention(&mention, headers)),
+            );
+        }
+        (Family::System, Some(Payload::Other { .. })) => {
             let event = payload::parse_instance_event(message.body.as_slice())?;
             rows.instance_events
                 .push(InstanceEventRow::from_event(&event, headers));
+            observations.extend(ProjectObservationRow::from_instance_event(&event, headers));
         }
         (Family::Pipeline, Some(Payload::Pipeline(hook))) => {
             rows.pipelines.push(PipelineRow::from_hook(&hook, headers));
             rows.commits
                 .extend(CommitRow::from_pipeline(&hook, headers));
+            observations.extend(ProjectObservationRow::from_pipeline(&hook, headers));
         }
         (Family::Job, Some(Payload::Job(hook))) => {
             rows.jobs.push(JobRow::from_hook(&hook, headers));
+            observations.extend(ProjectObservationRow::from_job(&hook, headers));
         }
         (Family::MergeRequest, Some(Payload::MergeRequest(hook))) => {
             rows.merge_requests
@@ -286,29 +310,35 @@ fn project_typed(
                 .extend(MergeRequestReviewRow::from_merge_request(&hook, headers));
             rows.commits
                 .extend(CommitRow::from_merge_request(&hook, headers));
+            observations.extend(ProjectObservationRow::from_merge_request(&hook, headers));
         }
         (Family::Note, Some(Payload::Note(hook))) => {
             rows.merge_request_reviews
                 .extend(MergeRequestReviewRow::from_note(&hook, headers));
+            observations.extend(ProjectObservationRow::from_note(&hook, headers));
         }
         (Family::Push, Some(Payload::Push(hook)))
         | (Family::TagPush | Family::Push, Some(Payload::TagPush(hook))) => {
             rows.pushes.push(PushRow::from_hook(&hook, headers));
             rows.commits.extend(CommitRow::from_push(&hook, headers));
+            observations.extend(ProjectObservationRow::from_push(&hook, headers));
         }
         (Family::Issue, Some(Payload::Issue(hook))) => {
             rows.issues.push(IssueRow::from_hook(&hook, headers));
             rows.issue_events
                 .push(IssueEventRow::from_hook(&hook, headers));
+            observations.extend(ProjectObservationRow::from_issue(&hook, headers));
         }
         (Family::Deployment, Some(Payload::Deployment(hook))) => {
             rows.deployments
                 .push(DeploymentRow::from_hook(&hook, headers));
             rows.deployment_events
                 .push(DeploymentEventRow::from_hook(&hook, headers));
+            observations.extend(ProjectObservationRow::from_deployment(&hook, headers));
         }
         (Family::Release, Some(Payload::Release(hook))) => {
             rows.releases.push(ReleaseRow::from_hook(&hook, headers));
+            observations.extend(ProjectObservationRow::from_release(&hook, headers));
         }
         _ => {}
     }
@@ -506,6 +536,105 @@ mod tests {
             ]
         );
         assert!(admin.instance_events[0].updated_at.is_some());
+        // The rename and the repository update observe their project; group events and group
+        // memberships name none.
+        let observed: Vec<_> = admin
+            .project_observations
+            .iter()
+            .map(|row| (row.project_id, row.event_name.as_str(), row.path.as_str()))
+            .collect();
+        assert_eq!(
+            observed,
+            vec![
+                (73, "project_rename", "jsmith/underscore"),
+                (1, "repository_update", "")
+            ]
+        );
+    }
+
+    #[test]
+    fn hooks_of_kinds_without_tables_observe_their_project_and_never_fail() {
+        let mut batch = Batch::default();
+        let wiki = include_bytes!("../../../schemas/fixtures/gitlab-webhooks/wiki_page.json");
+        let flag = include_bytes!("../../../schemas/fixtures/gitlab-webhooks/feature_flag.json");
+        for (event, body) in [
+            ("Wiki Page Hook", &wiki[..]),
+            ("Feature Flag Hook", flag),
+            // A project of the wrong shape, a body that is no object: no observation.
+            (
+                "Emoji Hook",
+                br#"{"object_kind": "emoji", "project": {"id": "x"}}"#,
+            ),
+            ("Emoji Hook", br#"[{"project": {"id": 3}}]"#),
+        ] {
+            assert!(
+                matches!(batch.add(&message(event, body)).unwrap(), Added::Complete),
+                "{event}"
+            );
+        }
+        assert_eq!(batch.raw_hooks.len(), 4);
+        let observed: Vec<_> = batch
+            .project_observations
+            .iter()
+            .map(|row| {
+                (
+                    row.project_id,
+                    row.event_name.as_str(),
+                    row.path.as_str(),
+                    row.default_branch.as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            observed,
+            vec![
+                (1, "wiki_page", "root/awesome-project", "master"),
+                (1, "feature_flag", "gitlabhq/gitlab-test", "master"),
+            ]
+        );
+    }
+
+    #[test]
+    fn every_typed_hook_with_a_project_id_observes_its_project() {
+        let mut batch = Batch::default();
+        for (event, file) in [
+            ("Pipeline Hook", "gitlab-webhooks/pipeline.json"),
+            ("Job Hook", "gitlab-webhooks/job.json"),
+            ("Merge Request Hook", "gitlab-webhooks/merge_request.json"),
+            ("Note Hook", "gitlab-webhooks/note_commit.json"),
+            ("Push Hook", "gitlab-webhooks/push.json"),
+            ("Tag Push Hook", "gitlab-webhooks/tag_push.json"),
+            ("Issue Hook", "gitlab-webhooks/issue.json"),
+            ("Deployment Hook", "gitlab-webhooks/deployment.json"),
+            ("Release Hook", "gitlab-webhooks/release.json"),
+            // No project id anywhere: GitLab 8's pipeline example.
+            ("Pipeline Hook", "seeds/pipeline_hook.json"),
+        ] {
+            let body = hookline_schemas::testing::fixtures::read(file);
+            assert!(
+                matches!(batch.add(&message(event, &body)).unwrap(), Added::Complete),
+                "{file}"
+            );
+        }
+        let observed: Vec<_> = batch
+            .project_observations
+            .iter()
+            .map(|row| (row.project_id, row.event_name.as_str()))
+            .collect();
+        assert_eq!(
+            observed,
+            vec![
+                (1, "pipeline"),
+                (31537070, "build"),
+                (14, "merge_request"),
+                (5, "note"),
+                (15, "push"),
+                (1, "tag_push"),
+                (14, "issue"),
+                (30, "deployment"),
+                (327622, "release"),
+            ]
+        );
     }
 
     #[test]

@@ -85,12 +85,12 @@ pub struct MergeRequestAttributes {
     /// When the title or description was last edited.
     #[serde(default, with = "crate::timestamp::option")]
     pub last_edited_at: Option<OffsetDateTime>,
-    /// Newer GitLab versions; older ones only send `work_in_progress`. See
-    /// [`MergeRequestAttributes::is_draft`].
-    #[serde(default, deserialize_with = "null_to_default")]
-    pub draft: bool,
-    #[serde(default, deserialize_with = "null_to_default")]
-    pub work_in_progress: bool,
+    /// Newer GitLab versions; older ones only send `work_in_progress`, the oldest neither
+    /// (`None`). See [`MergeRequestAttributes::draft_state`].
+    #[serde(default)]
+    pub draft: Option<bool>,
+    #[serde(default)]
+    pub work_in_progress: Option<bool>,
     /// Set once merged, unless the merge was a fast-forward.
     #[serde(default, deserialize_with = "empty_to_none")]
     pub merge_commit_sha: Option<String>,
@@ -107,9 +107,89 @@ pub struct MergeRequestAttributes {
 }
 
 impl MergeRequestAttributes {
-    /// Whether the merge request is a draft, from `draft` or the older `work_in_progress`.
+    /// Whether the merge request is a draft, from `draft` or the older `work_in_progress`;
+    /// `false` when the payload sends neither.
     pub fn is_draft(&self) -> bool {
-        self.draft || self.work_in_progress
+        self.draft_state().unwrap_or(false)
+    }
+
+    /// Whether the merge request is a draft, from `draft` or the older `work_in_progress`;
+    /// `None` when the payload sends neither (GitLab's oldest examples).
+    pub fn draft_state(&self) -> Option<bool> {
+        match (self.draft, self.work_in_progress) {
+            (None, None) => None,
+            (draft, wip) => Some(draft.unwrap_or(false) || wip.unwrap_or(false)),
+        }
+    }
+}
+
+/// A field's values before and after the event, from `changes`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Change<T> {
+    pub previous: T,
+    pub current: T,
+}
+
+impl MergeRequestHook {
+    /// `changes.{field}` as `(previous, current)`, when the hook reports a change of `field`;
+    /// a missing side is `null`. `None` also when the entry is not an object: `changes` is
+    /// kept raw because its shapes vary, and a shape this model does not know is no change.
+    pub fn change(&self, field: &str) -> Option<Change<&serde_json::Value>> {
+        let change = self.changes.as_ref()?.get(field)?;
+        if !change.is_object() {
+            return None;
+        }
+        let side = |name| change.get(name).unwrap_or(&serde_json::Value::Null);
+        Some(Change {
+            previous: side("previous"),
+            current: side("current"),
+        })
+    }
+
+    /// The change of the draft flag: `changes.draft`, else the older
+    /// `changes.work_in_progress`. A side that is not a boolean is `None`.
+    pub fn draft_change(&self) -> Option<Change<Option<bool>>> {
+        let change = self
+            .change("draft")
+            .or_else(|| self.change("work_in_progress"))?;
+        Some(Change {
+            previous: change.previous.as_bool(),
+            current: change.current.as_bool(),
+        })
+    }
+
+    /// The change of the reviewers (`changes.reviewers`, lists of users), as user ids; users
+    /// without an id are left out, and a side that is not a list is empty.
+    pub fn reviewers_change(&self) -> Option<Change<Vec<u64>>> {
+        let change = self.change("reviewers")?;
+        let ids = |side: &serde_json::Value| -> Vec<u64> {
+            side.as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|user| user.get("id")?.as_u64())
+                .collect()
+        };
+        Some(Change {
+            previous: ids(change.previous),
+            current: ids(change.current),
+        })
+    }
+
+    /// The change of the labels (`changes.labels`, lists of labels), as label titles; labels
+    /// without a title are left out, and a side that is not a list is empty.
+    pub fn labels_change(&self) -> Option<Change<Vec<String>>> {
+        let change = self.change("labels")?;
+        let titles = |side: &serde_json::Value| -> Vec<String> {
+            side.as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|label| Some(label.get("title")?.as_str()?.to_owned()))
+                .collect()
+        };
+        Some(Change {
+            previous: titles(change.previous),
+            current: titles(change.current),
+        })
     }
 }
 
@@ -215,6 +295,89 @@ mod tests {
         let action: MergeRequestAction = serde_json::from_str(r#""unlock""#).unwrap();
         assert_eq!(action, MergeRequestAction::Other("unlock".into()));
         assert_eq!(action.as_str(), "unlock");
+    }
+
+    fn hook(body: serde_json::Value) -> MergeRequestHook {
+        serde_json::from_value(body).unwrap()
+    }
+
+    #[test]
+    fn draft_state_is_unknown_only_when_neither_flag_is_sent() {
+        let state = |attributes: serde_json::Value| {
+            hook(serde_json::json!({"object_attributes": attributes}))
+                .object_attributes
+                .draft_state()
+        };
+        assert_eq!(state(serde_json::json!({"id": 1})), None);
+        assert_eq!(
+            state(serde_json::json!({"id": 1, "draft": null, "work_in_progress": null})),
+            None
+        );
+        assert_eq!(
+            state(serde_json::json!({"id": 1, "work_in_progress": false})),
+            Some(false)
+        );
+        assert_eq!(
+            state(serde_json::json!({"id": 1, "draft": true, "work_in_progress": false})),
+            Some(true)
+        );
+    }
+
+    #[test]
+    fn changes_are_read_by_field_and_odd_shapes_are_no_change() {
+        let hook = hook(serde_json::json!({
+            "object_attributes": {"id": 1},
+            "changes": {
+                "work_in_progress": {"previous": true, "current": false},
+                "reviewers": {
+                    "previous": [{"id": 7, "username": "a"}],
+                    "current": [{"id": 7}, {"username": "no id"}, {"id": 9}]
+                },
+                "labels": {"previous": null, "current": [{"title": "bug"}, {"id": 3}]},
+                "title": "not an object"
+            }
+        }));
+        assert_eq!(
+            hook.draft_change(),
+            Some(Change {
+                previous: Some(true),
+                current: Some(false)
+            })
+        );
+        assert_eq!(
+            hook.reviewers_change(),
+            Some(Change {
+                previous: vec![7],
+                current: vec![7, 9]
+            })
+        );
+        assert_eq!(
+            hook.labels_change(),
+            Some(Change {
+                previous: vec![],
+                current: vec!["bug".to_owned()]
+            })
+        );
+        assert_eq!(hook.change("title"), None);
+        assert_eq!(hook.change("assignees"), None);
+        // `draft` wins over the older name when both are sent.
+        let both = super::tests::hook(serde_json::json!({
+            "object_attributes": {"id": 1},
+            "changes": {
+                "draft": {"previous": false, "current": true},
+                "work_in_progress": {"previous": true, "current": false}
+            }
+        }));
+        assert_eq!(both.draft_change().unwrap().current, Some(true));
+        let none = super::tests::hook(serde_json::json!({"object_attributes": {"id": 1}}));
+        assert_eq!(
+            (
+                none.draft_change(),
+                none.reviewers_change(),
+                none.labels_change()
+            ),
+            (None, None, None)
+        );
     }
 
     #[test]
