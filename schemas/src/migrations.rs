@@ -73,6 +73,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(14, "issues_v2", "0014_issues_v2"),
     migration!(15, "merge_requests_v2", "0015_merge_requests_v2"),
     migration!(16, "projects", "0016_projects"),
+    migration!(17, "push_commits", "0017_push_commits"),
 ];
 
 #[cfg(test)]

@@ -16,6 +16,7 @@ pub mod merge_request_reviews;
 pub mod merge_requests;
 pub mod pipelines;
 pub mod project_observations;
+pub mod push_commits;
 pub mod pushes;
 pub mod raw_hooks;
 pub mod releases;
@@ -34,6 +35,7 @@ pub use merge_request_reviews::MergeRequestReviewRow;
 pub use merge_requests::{MergeRequestEventRow, MergeRequestRow};
 pub use pipelines::PipelineRow;
 pub use project_observations::ProjectObservationRow;
+pub use push_commits::PushCommitRow;
 pub use pushes::PushRow;
 pub use raw_hooks::RawHookRow;
 pub use releases::ReleaseRow;
@@ -171,6 +173,7 @@ tables! {
     merge_request_reviews: MergeRequestReviewRow,
     pushes: PushRow,
     commits: CommitRow,
+    push_commits: PushCommitRow,
     issues: IssueRow,
     deployments: DeploymentRow,
     releases: ReleaseRow,
@@ -321,6 +324,8 @@ fn project_typed(
         | (Family::TagPush | Family::Push, Some(Payload::TagPush(hook))) => {
             rows.pushes.push(PushRow::from_hook(&hook, headers));
             rows.commits.extend(CommitRow::from_push(&hook, headers));
+            rows.push_commits
+                .extend(PushCommitRow::from_push(&hook, headers));
             observations.extend(ProjectObservationRow::from_push(&hook, headers));
         }
         (Family::Issue, Some(Payload::Issue(hook))) => {

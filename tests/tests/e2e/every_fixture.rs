@@ -88,7 +88,7 @@ const FIXTURES: &[(&str, &str, &[&str])] = &[
     (
         "gitlab-webhooks/tag_push.json",
         "Tag Push Hook",
-        &["pushes", "commits", "project_observations"],
+        &["pushes", "commits", "push_commits", "project_observations"],
     ),
     ("gitlab-webhooks/wiki_page.json", "Wiki Page Hook", OBSERVED),
     ("seeds/build_hook.json", "Build Hook", JOB),
@@ -138,7 +138,14 @@ const MR: &[&str] = &[
     "project_observations",
 ];
 /// A push listing two commits.
-const PUSH_OF_TWO: &[&str] = &["pushes", "commits", "commits", "project_observations"];
+const PUSH_OF_TWO: &[&str] = &[
+    "pushes",
+    "commits",
+    "commits",
+    "push_commits",
+    "push_commits",
+    "project_observations",
+];
 const ISSUE: &[&str] = &["issues", "issue_events", "project_observations"];
 const JOB: &[&str] = &["jobs", "project_observations"];
 /// A hook of a kind without a table of its own that names its project.
@@ -152,6 +159,7 @@ const TABLES: &[&str] = &[
     "merge_request_reviews",
     "pushes",
     "commits",
+    "push_commits",
     "issues",
     "deployments",
     "releases",
