@@ -173,6 +173,73 @@ pub async fn query(stack: &Stack, sql: &str) -> anyhow::Result<Vec<Value>> {
         .collect()
 }
 
+/// The result of a query of the library: its columns (name, type) as ClickHouse reports
+/// them, and its rows as JSON arrays in column order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LibraryResult {
+    pub columns: Vec<(String, String)>,
+    pub rows: Vec<Vec<Value>>,
+}
+
+/// Runs a query of the library against the stack's database with every parameter.
+pub async fn run_library_query(
+    stack: &Stack,
+    query: &hookline_schemas::queries::Query,
+    parameters: &hookline_schemas::queries::Parameters,
+) -> anyhow::Result<LibraryResult> {
+    use anyhow::Context;
+    let mut pairs = vec![
+        ("database".to_owned(), stack.clickhouse_database.clone()),
+        (
+            "output_format_json_quote_64bit_integers".to_owned(),
+            "0".to_owned(),
+        ),
+    ];
+    pairs.extend(
+        parameters
+            .pairs()
+            .into_iter()
+            .map(|(name, value)| (format!("param_{name}"), value)),
+    );
+    let url = reqwest::Url::parse_with_params(
+        &format!("{}/", stack.clickhouse_url.trim_end_matches('/')),
+        &pairs,
+    )?;
+    let response = reqwest::Client::builder()
+        .timeout(QUERY_TIMEOUT)
+        .build()?
+        .post(url)
+        .body(format!(
+            "{} FORMAT JSONCompactEachRowWithNamesAndTypes",
+            query.sql()
+        ))
+        .send()
+        .await
+        .with_context(|| format!("ClickHouse did not answer query {}", query.name))?;
+    let status = response.status();
+    let text = response.text().await?;
+    anyhow::ensure!(status.is_success(), "query {}: {status} {text}", query.name);
+    let mut lines = text
+        .lines()
+        .map(|line| serde_json::from_str::<Vec<Value>>(line).context("a JSON row"));
+    let names = lines.next().context("no column names")??;
+    let types = lines.next().context("no column types")??;
+    let columns = names
+        .iter()
+        .zip(&types)
+        .map(|(name, ty)| {
+            (
+                name.as_str().unwrap_or_default().to_owned(),
+                ty.as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    Ok(LibraryResult {
+        columns,
+        rows: lines.collect::<anyhow::Result<_>>()?,
+    })
+}
+
 /// [`query`] for tests: the rows, or a panic that says why not.
 pub async fn select(stack: &Stack, sql: &str) -> Vec<Value> {
     query(stack, sql)

@@ -6,7 +6,8 @@
 //! - [`event`]: the GitLab event types (`X-Gitlab-Event`) and the topic family each belongs to;
 //! - [`record`]: the Kafka record format — topic names, record key, record headers;
 //! - [`payload`] and [`timestamp`]: tolerant typed models of the GitLab payloads analytics needs;
-//! - [`migrations`]: the versioned ClickHouse DDL;
+//! - [`migrations`]: the versioned ClickHouse DDL; [`views`]: the views every query reads;
+//! - [`queries`]: the query library, one documented SQL file per question;
 //! - `testing` (feature `testing`, for tests and development tools only): the GitLab fixtures
 //!   and generated hook lifecycles.
 //!
@@ -15,7 +16,9 @@
 pub mod event;
 pub mod migrations;
 pub mod payload;
+pub mod queries;
 pub mod record;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod timestamp;
+pub mod views;

@@ -6,6 +6,7 @@
 
 use clickhouse::Row;
 use hookline_schemas::migrations::{Migration, MIGRATIONS};
+use hookline_schemas::views::VIEWS;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -28,6 +29,12 @@ pub enum MigrateError {
     )]
     Retention {
         days: u32,
+        #[source]
+        source: clickhouse::error::Error,
+    },
+    #[error("cannot create view {name}: {source}")]
+    View {
+        name: &'static str,
         #[source]
         source: clickhouse::error::Error,
     },
@@ -61,8 +68,8 @@ pub const MIGRATIONS_TABLE: &str = "CREATE TABLE IF NOT EXISTS hookline_migratio
 ENGINE = ReplacingMergeTree(applied_at)
 ORDER BY version";
 
-/// Creates the database if needed, applies every migration not yet recorded, and sets the raw
-/// hooks' retention. Returns the versions applied by this call.
+/// Creates the database if needed, applies every migration not yet recorded, replaces the views
+/// (`hookline_schemas::views`), and sets the raw hooks' retention. Returns the versions applied by this call.
 pub async fn run(config: &ClickHouseConfig) -> Result<Vec<u32>, MigrateError> {
     let database = &config.clickhouse_database;
     if database.is_empty()
@@ -104,6 +111,16 @@ pub async fn run(config: &ClickHouseConfig) -> Result<Vec<u32>, MigrateError> {
             name = migration.name,
             "applied migration"
         );
+    }
+    // The views after every migration, every time: a view's columns are fixed when it is
+    // created, so they are replaced to show this release's columns.
+    for view in VIEWS {
+        bounded(timeout, client.query(view.sql).execute())
+            .await
+            .map_err(|source| MigrateError::View {
+                name: view.name,
+                source,
+            })?;
     }
     let days = config.raw_hooks_ttl_days;
     bounded(timeout, super::retention::apply(&client, database, days))

@@ -21,6 +21,7 @@ mod ingest_durability;
 mod ingest_edge;
 mod large_bodies;
 mod order_independence;
+mod query_library;
 mod raw_http;
 mod reproject;
 mod retention;
