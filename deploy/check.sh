@@ -201,7 +201,9 @@ check "promtool check config deploy/prometheus/prometheus.compose.yml" promtool 
 check "promtool check rules deploy/prometheus/rules/*.yml" promtool check rules deploy/prometheus/rules/*.yml
 check "promtool test rules deploy/prometheus/tests/hookline_test.yml" promtool test rules deploy/prometheus/tests/hookline_test.yml
 check "grafana provisioning files" grafana_provisioning
-check "python3 -m json.tool deploy/grafana/dashboards/hookline-overview.json" "$py" -m json.tool deploy/grafana/dashboards/hookline-overview.json
+for dashboard in deploy/grafana/dashboards/*.json; do
+  check "python3 -m json.tool $dashboard" "$py" -m json.tool "$dashboard"
+done
 check "dashboard PromQL queries parse" dashboard_promql
 
 echo "deploy checks: $passed passed, $failed failed"

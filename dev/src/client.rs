@@ -187,6 +187,30 @@ pub async fn run_library_query(
     query: &hookline_schemas::queries::Query,
     parameters: &hookline_schemas::queries::Parameters,
 ) -> anyhow::Result<LibraryResult> {
+    let parameters = parameters
+        .pairs()
+        .into_iter()
+        .map(|(name, value)| (format!("param_{name}"), value))
+        .collect();
+    run_compact(stack, query.name, query.sql(), parameters).await
+}
+
+/// Runs SQL without query parameters (a dashboard panel's, expanded) like a library query.
+pub async fn run_expanded_sql(
+    stack: &Stack,
+    what: &str,
+    sql: &str,
+) -> anyhow::Result<LibraryResult> {
+    run_compact(stack, what, sql, Vec::new()).await
+}
+
+/// Runs `sql` with URL parameters `extra`; its columns and rows.
+async fn run_compact(
+    stack: &Stack,
+    what: &str,
+    sql: &str,
+    extra: Vec<(String, String)>,
+) -> anyhow::Result<LibraryResult> {
     use anyhow::Context;
     let mut pairs = vec![
         ("database".to_owned(), stack.clickhouse_database.clone()),
@@ -195,12 +219,7 @@ pub async fn run_library_query(
             "0".to_owned(),
         ),
     ];
-    pairs.extend(
-        parameters
-            .pairs()
-            .into_iter()
-            .map(|(name, value)| (format!("param_{name}"), value)),
-    );
+    pairs.extend(extra);
     let url = reqwest::Url::parse_with_params(
         &format!("{}/", stack.clickhouse_url.trim_end_matches('/')),
         &pairs,
@@ -209,16 +228,13 @@ pub async fn run_library_query(
         .timeout(QUERY_TIMEOUT)
         .build()?
         .post(url)
-        .body(format!(
-            "{} FORMAT JSONCompactEachRowWithNamesAndTypes",
-            query.sql()
-        ))
+        .body(format!("{sql} FORMAT JSONCompactEachRowWithNamesAndTypes"))
         .send()
         .await
-        .with_context(|| format!("ClickHouse did not answer query {}", query.name))?;
+        .with_context(|| format!("ClickHouse did not answer {what}"))?;
     let status = response.status();
     let text = response.text().await?;
-    anyhow::ensure!(status.is_success(), "query {}: {status} {text}", query.name);
+    anyhow::ensure!(status.is_success(), "{what}: {status} {text}");
     let mut lines = text
         .lines()
         .map(|line| serde_json::from_str::<Vec<Value>>(line).context("a JSON row"));

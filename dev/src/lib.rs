@@ -10,6 +10,7 @@
 //! (`hookline-faults`) and `tests/tests/faults.rs`.
 
 pub mod client;
+pub mod dashboards;
 pub mod faults;
 pub mod load;
 pub mod ports;

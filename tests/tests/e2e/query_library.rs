@@ -1,11 +1,13 @@
 //! The query library against the real ClickHouse engine: every query runs on tables filled
 //! through the whole pipeline, with every parameter, and returns the columns its header
-//! declares, with those types. (Its values are checked against a generated history's ground
-//! truth elsewhere.)
+//! declares, with those types; and every dashboard panel, its Grafana macros and variables
+//! expanded, returns what its query returns. (The values are checked against a generated
+//! history's ground truth elsewhere.)
 
 use std::time::Duration;
 
-use hookline_dev::client::{deliver_all, eventually, run_library_query};
+use hookline_dev::client::{deliver_all, eventually, run_expanded_sql, run_library_query};
+use hookline_dev::dashboards::{expand, DASHBOARDS};
 use hookline_dev::stack::{Stack, StackOptions};
 use hookline_schemas::queries::{Parameters, QUERIES};
 use hookline_schemas::testing::fixtures;
@@ -37,6 +39,28 @@ async fn every_query_runs_and_returns_its_declared_columns() {
             query.name
         );
         returned_rows += result.rows.len();
+        for dashboard in DASHBOARDS.iter().filter(|d| d.queries().contains(&query)) {
+            let panels = dashboard.json()["panels"].clone();
+            let panel = panels
+                .as_array()
+                .and_then(|panels| panels.iter().find(|p| p["title"] == header.title.as_str()))
+                .unwrap_or_else(|| panic!("{}: no panel for {}", dashboard.uid, query.name));
+            let sql = expand(
+                panel["targets"][0]["rawSql"]
+                    .as_str()
+                    .expect("a panel's SQL"),
+                &parameters,
+            );
+            let shown = run_expanded_sql(&stack, dashboard.uid, &sql)
+                .await
+                .unwrap_or_else(|error| panic!("{error:#}"));
+            assert!(
+                shown == result,
+                "{}'s panel for {} shows other rows than the query returns",
+                dashboard.uid,
+                query.name
+            );
+        }
     }
     assert!(returned_rows > 0, "no query found anything in the fixtures");
 }
