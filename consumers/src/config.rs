@@ -2,10 +2,10 @@
 
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
 use hookline_runtime::admin::{AdminListener, AdminSettings};
+use hookline_runtime::clickhouse::{ClickHouseConnection, Timeouts};
 use hookline_runtime::kafka::KafkaConnection;
-use hookline_runtime::secret::Secret;
 use hookline_runtime::telemetry::LogSettings;
 use hookline_runtime::topics::TopicSettings;
 
@@ -74,53 +74,12 @@ pub struct ReprojectConfig {
     pub topics: TopicSettings,
 }
 
-/// Where the ClickHouse tables live.
+/// Where the ClickHouse tables live, and how long they are kept.
 #[derive(Debug, Clone, Args)]
 pub struct ClickHouseConfig {
-    /// ClickHouse HTTP(S) endpoint.
-    #[arg(
-        long,
-        env = "HOOKLINE_CLICKHOUSE_URL",
-        default_value = "http://127.0.0.1:8123"
-    )]
-    pub clickhouse_url: String,
-
-    /// Database holding Hookline's tables; created if missing.
-    #[arg(long, env = "HOOKLINE_CLICKHOUSE_DATABASE", default_value = "gitlab")]
-    pub clickhouse_database: String,
-
-    /// ClickHouse user.
-    #[arg(long, env = "HOOKLINE_CLICKHOUSE_USER", default_value = "default")]
-    pub clickhouse_user: String,
-
-    /// ClickHouse password (never logged, nor shown by `Debug`).
-    #[arg(
-        long,
-        env = "HOOKLINE_CLICKHOUSE_PASSWORD",
-        default_value = "",
-        hide_env_values = true,
-        hide_default_value = true
-    )]
-    pub clickhouse_password: Secret,
-
-    /// How long to wait for a TCP (and TLS) connection to ClickHouse, in milliseconds.
-    #[arg(long, env = "HOOKLINE_CLICKHOUSE_CONNECT_TIMEOUT_MS", default_value_t = 5_000, value_parser = clap::value_parser!(u64).range(1..))]
-    pub clickhouse_connect_timeout_ms: u64,
-
-    /// How long ClickHouse may take to read each chunk of an insert's rows (and to describe a
-    /// table before an insert), in milliseconds; a server that stops reading counts as down.
-    #[arg(long, env = "HOOKLINE_CLICKHOUSE_SEND_TIMEOUT_MS", default_value_t = 30_000, value_parser = clap::value_parser!(u64).range(1..))]
-    pub clickhouse_send_timeout_ms: u64,
-
-    /// How long to wait for ClickHouse's answer once an insert's rows (or a query) are sent,
-    /// in milliseconds; a hung server counts as down and `/readyz` says so.
-    #[arg(long, env = "HOOKLINE_CLICKHOUSE_RECEIVE_TIMEOUT_MS", default_value_t = 60_000, value_parser = clap::value_parser!(u64).range(1..))]
-    pub clickhouse_receive_timeout_ms: u64,
-
-    /// Compression of insert bodies and query results: lz4 for a real server; none for the
-    /// local development engine, which does not speak ClickHouse's compressed block framing.
-    #[arg(long, env = "HOOKLINE_CLICKHOUSE_COMPRESSION", value_enum, default_value_t = Compression::Lz4)]
-    pub clickhouse_compression: Compression,
+    /// The server, database and credentials (HOOKLINE_CLICKHOUSE_*).
+    #[command(flatten)]
+    pub connection: ClickHouseConnection,
 
     /// Days to keep raw hooks (`raw_hooks`, with every body) before ClickHouse deletes them by
     /// TTL; 0 keeps them forever. The typed tables are kept whatever this says; a projection
@@ -134,23 +93,10 @@ pub struct ClickHouseConfig {
 }
 
 impl ClickHouseConfig {
-    pub fn connect_timeout(&self) -> Duration {
-        Duration::from_millis(self.clickhouse_connect_timeout_ms)
-    }
-
     /// The insert and query timeouts.
-    pub fn timeouts(&self) -> crate::clickhouse::sink::Timeouts {
-        crate::clickhouse::sink::Timeouts {
-            send: Duration::from_millis(self.clickhouse_send_timeout_ms),
-            receive: Duration::from_millis(self.clickhouse_receive_timeout_ms),
-        }
+    pub fn timeouts(&self) -> Timeouts {
+        self.connection.timeouts()
     }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Compression {
-    None,
-    Lz4,
 }
 
 /// The consumers' admin listener: `HOOKLINE_CONSUMERS_ADMIN_LISTEN`, port 9465 (ingest has
@@ -273,7 +219,10 @@ pub(crate) mod tests {
         let shown = format!("{cli:?}");
         assert!(!shown.contains("swordfish"), "{shown}");
         let config = run_config(&["--clickhouse-password=swordfish"]);
-        assert_eq!(config.clickhouse.clickhouse_password.expose(), "swordfish");
+        assert_eq!(
+            config.clickhouse.connection.clickhouse_password.expose(),
+            "swordfish"
+        );
         assert_eq!(
             config.clickhouse.timeouts().receive,
             Duration::from_secs(60)

@@ -42,7 +42,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Migrate(config) => {
             telemetry::init(config.log.log_format);
             let applied = migrate::run(&config).await?;
-            tracing::info!(?applied, database = %config.clickhouse_database, "schema is up to date");
+            tracing::info!(?applied, database = %config.connection.clickhouse_database, "schema is up to date");
             Ok(())
         }
         Command::Run(config) => {

@@ -71,7 +71,7 @@ ORDER BY version";
 /// Creates the database if needed, applies every migration not yet recorded, replaces the views
 /// (`hookline_schemas::views`), and sets the raw hooks' retention. Returns the versions applied by this call.
 pub async fn run(config: &ClickHouseConfig) -> Result<Vec<u32>, MigrateError> {
-    let database = &config.clickhouse_database;
+    let database = &config.connection.clickhouse_database;
     if database.is_empty()
         || !database
             .chars()
@@ -80,11 +80,11 @@ pub async fn run(config: &ClickHouseConfig) -> Result<Vec<u32>, MigrateError> {
         return Err(MigrateError::DatabaseName(database.clone()));
     }
     let unreachable = |source| MigrateError::Unreachable {
-        url: config.clickhouse_url.clone(),
+        url: config.connection.clickhouse_url.clone(),
         source,
     };
     let timeout = config.timeouts().receive;
-    let server = super::server_client(config);
+    let server = config.connection.server_client();
     let create = format!("CREATE DATABASE IF NOT EXISTS {database}");
     bounded(timeout, server.query(&create).execute())
         .await

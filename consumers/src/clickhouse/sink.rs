@@ -41,15 +41,7 @@ pub const REFUSALS_BEFORE_ISOLATING: u32 = 3;
 /// The readiness check that fails while batches cannot be inserted.
 pub const READINESS_CHECK: &str = "clickhouse_inserts";
 
-/// How long one insert may wait on ClickHouse.
-#[derive(Debug, Clone, Copy)]
-pub struct Timeouts {
-    /// Most time to hand one chunk of rows to the connection (ClickHouse reading too slowly
-    /// or not at all), and to fetch the table's column types before an insert.
-    pub send: Duration,
-    /// Most time from the end of the rows to ClickHouse's answer.
-    pub receive: Duration,
-}
+pub use hookline_runtime::clickhouse::Timeouts;
 
 /// Which of a batch's tables a sink writes, and under which names.
 #[derive(Debug, Clone, Default)]
