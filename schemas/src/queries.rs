@@ -302,7 +302,17 @@ macro_rules! query {
 }
 
 /// Every query of the library, by area.
-pub const QUERIES: &[Query] = &[query!("ci", "pipeline_duration")];
+pub const QUERIES: &[Query] = &[
+    query!("ci", "pipeline_duration"),
+    query!("dora", "deployment_frequency"),
+    query!("dora", "lead_time_for_changes"),
+    query!("dora", "change_failure_rate"),
+    query!("dora", "time_to_restore"),
+    query!("dora", "dora_summary"),
+    query!("activity", "push_frequency"),
+    query!("activity", "issue_lead_time"),
+    query!("activity", "incidents"),
+];
 
 #[cfg(test)]
 mod tests {
