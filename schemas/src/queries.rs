@@ -304,6 +304,15 @@ macro_rules! query {
 /// Every query of the library, by area.
 pub const QUERIES: &[Query] = &[
     query!("ci", "pipeline_duration"),
+    query!("merge_requests", "merge_request_throughput"),
+    query!("merge_requests", "time_to_merge"),
+    query!("merge_requests", "pickup_time"),
+    query!("merge_requests", "time_to_first_approval"),
+    query!("merge_requests", "review_rounds"),
+    query!("merge_requests", "comments_per_merge_request"),
+    query!("merge_requests", "open_merge_request_age"),
+    query!("merge_requests", "review_load"),
+    query!("merge_requests", "coding_time"),
     query!("dora", "deployment_frequency"),
     query!("dora", "lead_time_for_changes"),
     query!("dora", "change_failure_rate"),

@@ -1,0 +1,76 @@
+-- title: Pickup time
+-- question: How long does a merge request ready for review wait for its first review, by project?
+-- definition: Merge requests whose first review is in [from, to): first review − ready time, in
+--   seconds, p50 and p90 by project. Ready time: created_at if the merge request was opened as a
+--   non-draft, else the first event with draft_before = true and draft = false (unknown: left
+--   out). A review: an approval (approved, approval) or a non-system note in
+--   merge_request_reviews by someone other than the author (author_id), at or after the ready
+--   time. ref filters on the target branch.
+-- chart: bar x=project_path y=p50_seconds,p90_seconds
+-- columns: project_path String, merge_requests UInt64, p50_seconds Nullable(Float64), p90_seconds Nullable(Float64)
+WITH
+    -- Every merge request once, with its project's current path; ref is the branch it targets.
+    merge_requests_in_scope AS (
+        SELECT
+            m.project_id AS project_id,
+            m.merge_request_iid AS merge_request_iid,
+            m.created_at AS created_at,
+            m.author_id AS author_id,
+            coalesce(nullIf(pr.path, ''), m.project_path) AS project_path
+        FROM merge_requests_latest AS m
+        LEFT JOIN projects AS pr ON pr.project_id = m.project_id
+        WHERE startsWith(coalesce(nullIf(pr.path, ''), m.project_path), {project:String})
+          AND ({ref:String} = '' OR m.target_branch = {ref:String})
+    ),
+    -- When each merge request became ready for review. Its open event says whether it was
+    -- opened as a draft; a draft becomes ready at the first event that removes the flag. Merge
+    -- requests with neither (the open hook lost, or payloads without the draft flag) have none.
+    ready_times AS (
+        SELECT
+            m.project_id AS project_id,
+            m.merge_request_iid AS merge_request_iid,
+            m.project_path AS project_path,
+            m.author_id AS author_id,
+            if(
+                countIf(e.action = 'open' AND e.draft = false) > 0,
+                m.created_at,
+                minIf(e.event_at, e.draft_before = true AND e.draft = false)
+            ) AS ready_at
+        FROM merge_requests_in_scope AS m
+        INNER JOIN merge_request_events_unique AS e
+            ON e.project_id = m.project_id AND e.merge_request_iid = m.merge_request_iid
+        GROUP BY project_id, merge_request_iid, project_path, author_id, m.created_at
+        HAVING countIf((e.action = 'open' AND e.draft = false) OR (e.draft_before = true AND e.draft = false)) > 0
+    ),
+    -- Human review by others: approvals and non-system notes, the author's own left out (an
+    -- unknown author cannot be told apart, so every review of it counts). A comment on a draft
+    -- before it was ready is not its pickup.
+    first_reviews AS (
+        SELECT
+            rt.project_path AS project_path,
+            rt.ready_at AS ready_at,
+            min(r.reviewed_at) AS first_review_at
+        FROM ready_times AS rt
+        INNER JOIN merge_request_reviews_unique AS r
+            ON r.project_id = rt.project_id AND r.merge_request_iid = rt.merge_request_iid
+        WHERE (r.kind IN ('approved', 'approval') OR (r.kind = 'note' AND NOT r.system))
+          AND NOT ifNull(r.actor_id = rt.author_id, false)
+          AND r.reviewed_at >= rt.ready_at
+        GROUP BY rt.project_id, rt.merge_request_iid, project_path, ready_at
+    )
+SELECT
+    project_path,
+    count() AS merge_requests,
+    quantileExact(0.5)(toNullable(seconds)) AS p50_seconds,
+    quantileExact(0.9)(toNullable(seconds)) AS p90_seconds
+FROM
+(
+    SELECT
+        project_path,
+        (toUnixTimestamp64Milli(first_review_at) - toUnixTimestamp64Milli(ready_at)) / 1000 AS seconds
+    FROM first_reviews
+    WHERE first_review_at >= {from:DateTime64(3, 'UTC')}
+      AND first_review_at < {to:DateTime64(3, 'UTC')}
+)
+GROUP BY project_path
+ORDER BY project_path

@@ -1,0 +1,76 @@
+-- title: Review rounds
+-- question: How many rounds of review do merged merge requests go through, by project?
+-- definition: Merge requests whose merge time (the first merge_request_events row with state
+--   merged) is in [from, to): rounds = 1 + the number of update events with oldrev (new commits
+--   pushed) after the first review; average and maximum by project. A review: an approval
+--   (approved, approval) or a non-system note in merge_request_reviews by someone other than the
+--   author (author_id); without one, a merge request had 1 round. ref filters on the target branch.
+-- chart: bar x=project_path y=average_rounds,max_rounds
+-- columns: project_path String, merged UInt64, average_rounds Nullable(Float64), max_rounds UInt64
+WITH
+    -- Every merge request once, with its project's current path; ref is the branch it targets.
+    merge_requests_in_scope AS (
+        SELECT
+            m.project_id AS project_id,
+            m.merge_request_iid AS merge_request_iid,
+            m.author_id AS author_id,
+            coalesce(nullIf(pr.path, ''), m.project_path) AS project_path
+        FROM merge_requests_latest AS m
+        LEFT JOIN projects AS pr ON pr.project_id = m.project_id
+        WHERE startsWith(coalesce(nullIf(pr.path, ''), m.project_path), {project:String})
+          AND ({ref:String} = '' OR m.target_branch = {ref:String})
+    ),
+    -- The merge_requests table keeps no merge time: it is the first event that saw the merge.
+    merged_in_range AS (
+        SELECT project_id, merge_request_iid
+        FROM merge_request_events_unique
+        GROUP BY project_id, merge_request_iid
+        HAVING countIf(state = 'merged') > 0
+           AND minIf(event_at, state = 'merged') >= {from:DateTime64(3, 'UTC')}
+           AND minIf(event_at, state = 'merged') < {to:DateTime64(3, 'UTC')}
+    ),
+    merged_merge_requests AS (
+        SELECT m.project_id AS project_id, m.merge_request_iid AS merge_request_iid,
+               m.author_id AS author_id, m.project_path AS project_path
+        FROM merge_requests_in_scope AS m
+        INNER JOIN merged_in_range AS t USING (project_id, merge_request_iid)
+    ),
+    -- Human review by others: approvals and non-system notes, the author's own left out (an
+    -- unknown author cannot be told apart, so every review of it counts).
+    first_reviews AS (
+        SELECT m.project_id AS project_id, m.merge_request_iid AS merge_request_iid,
+               min(r.reviewed_at) AS first_review_at
+        FROM merged_merge_requests AS m
+        INNER JOIN merge_request_reviews_unique AS r
+            ON r.project_id = m.project_id AND r.merge_request_iid = m.merge_request_iid
+        WHERE (r.kind IN ('approved', 'approval') OR (r.kind = 'note' AND NOT r.system))
+          AND NOT ifNull(r.actor_id = m.author_id, false)
+        GROUP BY project_id, merge_request_iid
+    ),
+    -- Each push of new commits (an update event carrying oldrev) after the first review asks
+    -- for another look: one more round.
+    rounds AS (
+        SELECT
+            m.project_path AS project_path,
+            1 + countIf(
+                e.action = 'update' AND e.oldrev IS NOT NULL
+                AND f.first_review_at IS NOT NULL AND e.event_at > f.first_review_at
+            ) AS rounds
+        FROM merged_merge_requests AS m
+        LEFT JOIN
+        (
+            SELECT project_id, merge_request_iid, CAST(first_review_at AS Nullable(DateTime64(3, 'UTC'))) AS first_review_at
+            FROM first_reviews
+        ) AS f ON f.project_id = m.project_id AND f.merge_request_iid = m.merge_request_iid
+        INNER JOIN merge_request_events_unique AS e
+            ON e.project_id = m.project_id AND e.merge_request_iid = m.merge_request_iid
+        GROUP BY m.project_id, m.merge_request_iid, project_path
+    )
+SELECT
+    project_path,
+    count() AS merged,
+    toNullable(avg(rounds)) AS average_rounds,
+    max(rounds) AS max_rounds
+FROM rounds
+GROUP BY project_path
+ORDER BY project_path
