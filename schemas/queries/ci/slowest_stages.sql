@@ -23,6 +23,13 @@ WITH
           AND j.started_at IS NOT NULL
           AND j.finished_at IS NOT NULL
           AND ({ref:String} = '' OR j.ref = {ref:String})
+          -- Only pipelines with a job finishing in the range can have a stage ending there:
+          -- this spares grouping the whole history.
+          AND (j.project_id, j.pipeline_id) IN (
+              SELECT project_id, pipeline_id
+              FROM jobs_finished
+              WHERE finished_at >= {from:DateTime64(3, 'UTC')}
+                AND finished_at < {to:DateTime64(3, 'UTC')})
         GROUP BY project_id, pipeline_id, stage
     )
 SELECT

@@ -31,7 +31,10 @@ WITH
         -- it, in any pipeline of that commit, makes the name flaky there.
         SELECT project_id, sha, name AS exact_name, min(job_id) AS first_failed_job_id
         FROM jobs_finished
-        WHERE status = 'failed' AND sha != ''
+        WHERE status = 'failed'
+          -- Only commits with a pass in the range matter: this spares the whole history.
+          AND (project_id, sha) IN (
+              SELECT project_id, sha FROM finished_in_range WHERE status = 'success')
         GROUP BY project_id, sha, name
     ),
     flaky_commits AS (
