@@ -304,6 +304,17 @@ macro_rules! query {
 /// Every query of the library, by area.
 pub const QUERIES: &[Query] = &[
     query!("ci", "pipeline_duration"),
+    query!("ci", "pipeline_success_rate"),
+    query!("ci", "default_branch_red_time"),
+    query!("ci", "pipelines_per_merge_request"),
+    query!("ci", "time_to_first_green_pipeline"),
+    query!("ci", "ci_minutes"),
+    query!("ci", "slowest_stages"),
+    query!("jobs", "job_duration"),
+    query!("jobs", "job_failure_rate"),
+    query!("jobs", "job_failure_reasons"),
+    query!("jobs", "job_retries"),
+    query!("jobs", "flaky_jobs"),
     query!("merge_requests", "merge_request_throughput"),
     query!("merge_requests", "time_to_merge"),
     query!("merge_requests", "pickup_time"),
