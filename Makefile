@@ -11,7 +11,7 @@ CARGO := cargo
 
 ## Start broker, ClickHouse, ingest, consumers and Prometheus; stop them all on Ctrl-C.
 run: install
-	$(CARGO) build --release --locked -p hookline-ingest -p hookline-consumers -p hookline-dev --bins
+	$(CARGO) build --release --locked -p hookline-ingest -p hookline-consumers -p hookline-report -p hookline-dev --bins
 	./target/release/hookline-stack
 
 ## Everything: lint, unit and integration tests, end-to-end tests, deployment checks.

@@ -2,8 +2,9 @@
 # Installs what the local stack needs, once, into a cache outside the repository:
 #   - Tansu 0.6.0, the Apache-Kafka-compatible broker (built from crates.io, ~7 min on 2 cores),
 #   - chdb-core, the real ClickHouse engine as a Python package, in a virtualenv,
-#   - Prometheus with promtool, docker-compose to validate docker-compose.yml, and the OpenSSL
-#     headers the services' librdkafka builds against (Debian packages).
+#   - Prometheus with promtool, docker-compose to validate docker-compose.yml, the OpenSSL
+#     headers the services' librdkafka builds against, and Chromium, which renders the report's
+#     HTML page in its test (Debian packages).
 # Re-running it is cheap: everything already present is kept. Prints one line per component.
 #
 # HOOKLINE_CACHE_DIR (default ${XDG_CACHE_HOME:-$HOME/.cache}/hookline) chooses the cache.
@@ -17,7 +18,7 @@ mkdir -p "$cache"
 say() { printf 'install: %s\n' "$*"; }
 fail() { printf 'install: error: %s\n' "$*" >&2; exit 1; }
 
-# --- Debian packages: prometheus (with promtool), docker-compose, OpenSSL headers -------------
+# --- Debian packages: prometheus (with promtool), docker-compose, OpenSSL headers, Chromium --
 missing=()
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
@@ -27,6 +28,8 @@ command -v python3 >/dev/null 2>&1 || missing+=(python3 python3-venv)
 # The services' librdkafka links the system OpenSSL (Kafka TLS and SASL SCRAM).
 command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
 pkg-config --exists openssl 2>/dev/null || missing+=(libssl-dev)
+# The test of hookline-report's HTML page renders it in headless Chromium.
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 if ((${#missing[@]})); then
   if [[ $(id -u) -ne 0 ]] && ! command -v sudo >/dev/null 2>&1; then
     fail "need Debian packages ${missing[*]}: install them as root (apt-get install ${missing[*]})"

@@ -157,6 +157,12 @@ async fn main() -> anyhow::Result<()> {
         stack.data_dir.join("logs").display()
     );
     println!();
+    println!("Engineering metrics once hooks arrive (in another terminal; --html FILE for a page with charts):");
+    println!(
+        "  ./target/release/hookline-report --clickhouse-url {} --clickhouse-database {} --clickhouse-compression none --days 30",
+        stack.clickhouse_url, stack.clickhouse_database
+    );
+    println!();
     println!("Press Ctrl-C to stop.");
     let shutdown = hookline_runtime::shutdown::on_signal();
     tokio::select! {

@@ -23,6 +23,7 @@ mod large_bodies;
 mod order_independence;
 mod query_library;
 mod raw_http;
+mod report;
 mod reproject;
 mod retention;
 mod tracer;
