@@ -98,9 +98,11 @@ fn stat(value: &str) -> String {
     out
 }
 
-/// The y scale: 0 to a little above the largest value.
-fn scale(max: f64) -> f64 {
-    if max > 0.0 {
+/// The y scale: 0 to a little above the largest value; 0 to 100 % for fractions.
+fn scale(max: f64, unit: Unit) -> f64 {
+    if unit == Unit::Ratio && max <= 1.0 {
+        1.0
+    } else if max > 0.0 {
         max * 1.1
     } else {
         1.0
@@ -156,7 +158,7 @@ fn line(lines: BTreeMap<String, Vec<(String, f64)>>, unit: Unit) -> String {
         .iter()
         .flat_map(|(_, l)| l.iter().map(|(_, v)| *v))
         .fold(0.0, f64::max);
-    let top = scale(max);
+    let top = scale(max, unit);
     let span = (xs.len().max(2) - 1) as f64;
     let px = |x: &String| {
         let i = xs.binary_search(&x).unwrap_or_default() as f64;
@@ -218,7 +220,7 @@ fn bars(lines: BTreeMap<String, Vec<(String, f64)>>, unit: Unit) -> String {
         .iter()
         .flat_map(|(_, l)| l.iter().map(|(_, v)| *v))
         .fold(0.0, f64::max);
-    let top = scale(max);
+    let top = scale(max, unit);
     let slot = (WIDTH - LEFT - 8.0) / categories.len().max(1) as f64;
     let bar = slot * 0.8 / lines.len().max(1) as f64;
     let mut out = String::new();

@@ -33,7 +33,10 @@ impl Unit {
             .any(|prefix| ty.trim_start_matches("Nullable(").starts_with(prefix));
         if !numeric {
             Unit::Text
-        } else if name.ends_with("seconds") {
+        } else if name.ends_with("seconds")
+            || name.starts_with("duration_")
+            || name.starts_with("queued_")
+        {
             Unit::Seconds
         } else if name.ends_with("days") {
             Unit::Days
@@ -123,6 +126,7 @@ mod tests {
     #[test]
     fn units_follow_the_column_names_of_the_library() {
         assert_eq!(Unit::of("p50_seconds", "Nullable(Float64)"), Unit::Seconds);
+        assert_eq!(Unit::of("queued_p95", "Nullable(Float64)"), Unit::Seconds);
         assert_eq!(Unit::of("max_days", "Nullable(Float64)"), Unit::Days);
         assert_eq!(Unit::of("failure_rate", "Float64"), Unit::Ratio);
         assert_eq!(Unit::of("share", "Float64"), Unit::Ratio);
