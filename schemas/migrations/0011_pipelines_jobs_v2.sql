@@ -44,18 +44,5 @@ ALTER TABLE jobs ADD COLUMN IF NOT EXISTS runner_tags Array(LowCardinality(Strin
 ALTER TABLE jobs ADD COLUMN IF NOT EXISTS environment_action LowCardinality(String) DEFAULT '' AFTER environment;
 ALTER TABLE jobs ADD COLUMN IF NOT EXISTS environment_tier LowCardinality(String) DEFAULT '' AFTER environment_action;
 
--- The latest try of every job name in each pipeline. A retry is a new job with a higher id,
--- and GitLab sends no further hook for the try it replaced, so the superseded tries stay in
--- `jobs` with their last status; this view keeps, per (project_id, pipeline_id, name), the
--- job with the highest id, in its latest state. The job names are read without FINAL: a
--- job's name is the same in all its hooks. A filter on the view's columns (a project, a
--- time range) applies to the outer read of `jobs`. ClickHouse fixes a view's columns when it
--- is created: a column added to `jobs` later reaches the view when a migration recreates it.
-CREATE VIEW IF NOT EXISTS latest_job_tries AS
-SELECT *
-FROM jobs FINAL
-WHERE (project_id, pipeline_id, job_id) IN (
-    SELECT project_id, pipeline_id, max(job_id)
-    FROM jobs
-    GROUP BY project_id, pipeline_id, name
-);
+-- The latest try of every job name in each pipeline is the view `latest_job_tries`
+-- (schemas/views/), which the consumers replace at every start.

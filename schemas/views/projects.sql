@@ -1,5 +1,8 @@
--- One row per project: each field from the latest observation that knows it (see the
--- `projects` section of schemas/README.md).
+-- One row per project: each field from the latest observation (highest version) that knows
+-- it, so a partial observation never erases a known value. `destroyed` is whether the latest
+-- project event of the instance is project_destroy, NULL without any (no system hook seen).
+-- Exact without FINAL: copies of an observation tie on version and agree. See the `projects`
+-- section of schemas/README.md.
 CREATE OR REPLACE VIEW projects AS
 SELECT
     project_id,
