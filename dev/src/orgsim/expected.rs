@@ -42,6 +42,23 @@ pub fn expected(history: &History, name: &str, parameters: &Parameters) -> Optio
         "job_failure_reasons" => job_failure_reasons(&scope),
         "job_retries" => job_retries(&scope),
         "flaky_jobs" => flaky_jobs(&scope),
+        "merge_request_throughput" => merge_request_throughput(&scope),
+        "time_to_merge" => time_to_merge(&scope),
+        "pickup_time" => pickup_time(&scope, false),
+        "time_to_first_approval" => pickup_time(&scope, true),
+        "review_rounds" => review_rounds(&scope),
+        "comments_per_merge_request" => comments_per_merge_request(&scope),
+        "open_merge_request_age" => open_merge_request_age(&scope),
+        "review_load" => review_load(&scope),
+        "coding_time" => coding_time(&scope),
+        "deployment_frequency" => dora(&scope)?.deployment_frequency(),
+        "lead_time_for_changes" => dora(&scope)?.lead_time_for_changes(),
+        "change_failure_rate" => dora(&scope)?.change_failure_rate(),
+        "time_to_restore" => dora(&scope)?.time_to_restore(),
+        "dora_summary" => dora(&scope)?.summary(),
+        "push_frequency" => push_frequency(&scope)?,
+        "issue_lead_time" => issue_lead_time(&scope),
+        "incidents" => incidents(&scope),
         _ => return None,
     })
 }
@@ -648,6 +665,575 @@ fn flaky_jobs(scope: &Scope) -> Vec<Vec<Value>> {
                 json!(flaky),
                 json!(commits),
                 ratio(flaky, commits),
+            ]
+        })
+        .collect()
+}
+
+/// Rows of one value list per key, for the percentile queries: `[key, count, p50, p90]`.
+fn p50_p90(groups: BTreeMap<String, Vec<f64>>) -> Vec<Vec<Value>> {
+    groups
+        .into_iter()
+        .map(|(key, values)| {
+            vec![
+                json!(key),
+                json!(values.len()),
+                number(quantile_exact(&values, 0.5)),
+                number(quantile_exact(&values, 0.9)),
+            ]
+        })
+        .collect()
+}
+
+fn merge_request_throughput(scope: &Scope) -> Vec<Vec<Value>> {
+    let mut groups: BTreeMap<(String, String), [u64; 3]> = BTreeMap::new();
+    for mr in &scope.history.merge_requests {
+        let Some(path) = scope.project(mr.project) else {
+            continue;
+        };
+        let closed = mr.closed_at().filter(|_| mr.merged_at().is_none());
+        for (slot, time) in [(0, Some(mr.created_at)), (1, mr.merged_at()), (2, closed)] {
+            if let Some(time) = time.filter(|t| scope.in_range(*t)) {
+                groups.entry((week(time), path.to_owned())).or_default()[slot] += 1;
+            }
+        }
+    }
+    groups
+        .into_iter()
+        .map(|((week, path), [opened, merged, closed])| {
+            vec![
+                json!(week),
+                json!(path),
+                json!(opened),
+                json!(merged),
+                json!(closed),
+            ]
+        })
+        .collect()
+}
+
+fn time_to_merge(scope: &Scope) -> Vec<Vec<Value>> {
+    let mut groups: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    for (mr, path) in merged(scope) {
+        let merged_at = mr.merged_at().unwrap_or_default();
+        groups
+            .entry(path.to_owned())
+            .or_default()
+            .push((merged_at - mr.created_at) as f64);
+    }
+    p50_p90(groups)
+}
+
+/// When the merge request was ready for review: created as a non-draft, or made ready.
+fn ready_at(mr: &MergeRequest) -> Option<i64> {
+    mr.events.iter().find_map(|event| {
+        (!event.draft && (event.action == "open" || event.draft_before == Some(true)))
+            .then_some(event.at)
+    })
+}
+
+/// Reviews by others than the author: (time, reviewer, is an approval).
+fn reviews(mr: &MergeRequest) -> impl Iterator<Item = (i64, usize, bool)> + '_ {
+    let approvals = mr
+        .events
+        .iter()
+        .filter(|e| (e.action == "approval" || e.action == "approved") && e.actor != mr.author)
+        .map(|e| (e.at, e.actor, true));
+    let notes = mr
+        .notes
+        .iter()
+        .filter(|n| !n.system && n.author != mr.author)
+        .map(|n| (n.at, n.author, false));
+    approvals.chain(notes)
+}
+
+fn pickup_time(scope: &Scope, approvals_only: bool) -> Vec<Vec<Value>> {
+    let mut groups: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    for mr in &scope.history.merge_requests {
+        let Some(path) = scope.project(mr.project) else {
+            continue;
+        };
+        let first = reviews(mr)
+            .filter(|(_, _, approval)| *approval || !approvals_only)
+            .map(|(at, _, _)| at)
+            .min();
+        let (Some(ready), Some(first)) = (ready_at(mr), first) else {
+            continue;
+        };
+        if scope.in_range(first) {
+            groups
+                .entry(path.to_owned())
+                .or_default()
+                .push((first - ready) as f64);
+        }
+    }
+    p50_p90(groups)
+}
+
+fn review_rounds(scope: &Scope) -> Vec<Vec<Value>> {
+    let mut groups: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+    for (mr, path) in merged(scope) {
+        let first_review = reviews(mr).map(|(at, _, _)| at).min();
+        let rounds = 1 + mr
+            .events
+            .iter()
+            .filter(|e| e.action == "update" && e.oldrev.is_some())
+            .filter(|e| first_review.is_some_and(|review| e.at > review))
+            .count() as u64;
+        groups.entry(path.to_owned()).or_default().push(rounds);
+    }
+    groups
+        .into_iter()
+        .map(|(path, rounds)| {
+            let total: u64 = rounds.iter().sum();
+            vec![
+                json!(path),
+                json!(rounds.len()),
+                ratio(total, rounds.len() as u64),
+                json!(rounds.iter().max().copied().unwrap_or_default()),
+            ]
+        })
+        .collect()
+}
+
+fn comments_per_merge_request(scope: &Scope) -> Vec<Vec<Value>> {
+    let mut groups: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+    for (mr, path) in merged(scope) {
+        let group = groups.entry(path.to_owned()).or_default();
+        group.0 += 1;
+        group.1 += mr.notes.iter().filter(|n| !n.system).count() as u64;
+    }
+    groups
+        .into_iter()
+        .map(|(path, (merged, comments))| {
+            vec![
+                json!(path),
+                json!(merged),
+                json!(comments),
+                ratio(comments, merged),
+            ]
+        })
+        .collect()
+}
+
+fn open_merge_request_age(scope: &Scope) -> Vec<Vec<Value>> {
+    let to = scope.parameters.to_ms as f64 / 1_000.0;
+    let mut groups: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    for mr in &scope.history.merge_requests {
+        let Some(path) = scope.project(mr.project) else {
+            continue;
+        };
+        if mr.state() == "opened" && (mr.created_at * 1_000) < scope.parameters.to_ms {
+            groups
+                .entry(path.to_owned())
+                .or_default()
+                .push((to - mr.created_at as f64) / 86_400.0);
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(path, ages)| {
+            let max = ages.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            vec![
+                json!(path),
+                json!(ages.len()),
+                number(quantile_exact(&ages, 0.5)),
+                json!(max),
+            ]
+        })
+        .collect()
+}
+
+fn review_load(scope: &Scope) -> Vec<Vec<Value>> {
+    let mut groups: BTreeMap<String, (u64, BTreeSet<(usize, u64)>)> = BTreeMap::new();
+    for mr in &scope.history.merge_requests {
+        if scope.project(mr.project).is_none() {
+            continue;
+        }
+        for (at, reviewer, _) in reviews(mr) {
+            if scope.in_range(at) {
+                let group = groups
+                    .entry(scope.history.developers[reviewer].username.clone())
+                    .or_default();
+                group.0 += 1;
+                group.1.insert((mr.project, mr.iid));
+            }
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(reviewer, (reviews, mrs))| vec![json!(reviewer), json!(reviews), json!(mrs.len())])
+        .collect()
+}
+
+/// The earliest commit time of the commits pushed to the merge request's source branch (the
+/// pushes Hookline received) before it was created.
+fn first_commit_at(pushes: &PushIndex, mr: &MergeRequest) -> Option<i64> {
+    pushes
+        .get(&(mr.project, mr.source_branch.as_str()))?
+        .iter()
+        .flat_map(|push| &push.commits)
+        .map(|commit| commit.committed_at)
+        .filter(|at| *at <= mr.created_at)
+        .min()
+}
+
+/// Delivered branch pushes by (project, branch).
+type PushIndex<'a> = BTreeMap<(usize, &'a str), Vec<&'a Push>>;
+
+fn push_index(history: &History) -> PushIndex<'_> {
+    let mut index: PushIndex = BTreeMap::new();
+    for push in history.pushes.iter().filter(|p| p.delivered && !p.tag) {
+        index
+            .entry((push.project, push.ref_name.as_str()))
+            .or_default()
+            .push(push);
+    }
+    index
+}
+
+fn coding_time(scope: &Scope) -> Vec<Vec<Value>> {
+    let pushes = push_index(scope.history);
+    let mut groups: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    for mr in &scope.history.merge_requests {
+        let Some(path) = scope.project(mr.project) else {
+            continue;
+        };
+        if !scope.in_range(mr.created_at) {
+            continue;
+        }
+        if let Some(first) = first_commit_at(&pushes, mr) {
+            groups
+                .entry(path.to_owned())
+                .or_default()
+                .push((mr.created_at - first) as f64);
+        }
+    }
+    p50_p90(groups)
+}
+
+/// The DORA keys' inputs: successful production deployments in the range, by project.
+struct Dora {
+    /// Per project path: (deployment times in the range, lead times from merge, lead times
+    /// from the first commit, incidents opened in the range, restore times).
+    projects: BTreeMap<String, DoraProject>,
+    days: f64,
+}
+
+#[derive(Default)]
+struct DoraProject {
+    deployments: u64,
+    from_merge: Vec<f64>,
+    from_first_commit: Vec<f64>,
+    failures: u64,
+    restores: Vec<f64>,
+}
+
+/// Whether an environment is production by the parameters; `None` when the pattern is one
+/// the model cannot evaluate (only the default is known to it).
+fn production(parameters: &Parameters, name: &str, tier: Option<&str>) -> Option<bool> {
+    match tier {
+        Some(tier) => Some(tier == parameters.production_tier),
+        None if parameters.production_pattern == "^(production|prod)(/.*)?$" => {
+            let rest = name
+                .strip_prefix("production")
+                .or_else(|| name.strip_prefix("prod"))?;
+            Some(rest.is_empty() || rest.starts_with('/'))
+        }
+        None => None,
+    }
+}
+
+fn dora(scope: &Scope) -> Option<Dora> {
+    let parameters = scope.parameters;
+    if parameters.failure != "incidents" || parameters.restore != "incident_closed" {
+        return None;
+    }
+    let history = scope.history;
+    // Successful production deployments by project: (time, ref).
+    let mut shipped: BTreeMap<usize, Vec<(i64, &str)>> = BTreeMap::new();
+    for deployment in &history.deployments {
+        let (status, at) = deployment.last();
+        if status == "success"
+            && production(parameters, &deployment.environment, deployment.tier)?
+            && (parameters.environment.is_empty()
+                || parameters.environment == deployment.environment)
+        {
+            shipped
+                .entry(deployment.project)
+                .or_default()
+                .push((at, deployment.git_ref.as_str()));
+        }
+    }
+    for times in shipped.values_mut() {
+        times.sort_unstable();
+    }
+    let mut projects: BTreeMap<String, DoraProject> = BTreeMap::new();
+    for (project, deployments) in &shipped {
+        let Some(path) = scope.project(*project) else {
+            continue;
+        };
+        let count = deployments
+            .iter()
+            .filter(|(at, _)| scope.in_range(*at))
+            .count() as u64;
+        if count > 0 {
+            projects.entry(path.to_owned()).or_default().deployments = count;
+        }
+    }
+    let pushes = push_index(history);
+    for mr in &history.merge_requests {
+        let (Some(path), Some(merged_at)) = (scope.project(mr.project), mr.merged_at()) else {
+            continue;
+        };
+        let Some(deployments) = shipped.get(&mr.project) else {
+            continue;
+        };
+        let Some(&(at, _)) = deployments
+            .iter()
+            .find(|(at, git_ref)| *at >= merged_at && *git_ref == mr.target_branch)
+        else {
+            continue;
+        };
+        if !scope.in_range(at) {
+            continue;
+        }
+        let entry = projects.entry(path.to_owned()).or_default();
+        entry.from_merge.push((at - merged_at) as f64);
+        if let Some(first) = first_commit_at(&pushes, mr) {
+            entry.from_first_commit.push((at - first) as f64);
+        }
+    }
+    for issue in history.issues.iter().filter(|i| i.is_incident()) {
+        let Some(path) = scope.project(issue.project) else {
+            continue;
+        };
+        if scope.in_range(issue.created_at) {
+            if let Some(entry) = projects.get_mut(path).filter(|e| e.deployments > 0) {
+                entry.failures += 1;
+            }
+        }
+        if let Some(closed) = issue.closed_at().filter(|t| scope.in_range(*t)) {
+            projects
+                .entry(path.to_owned())
+                .or_default()
+                .restores
+                .push((closed - issue.created_at) as f64);
+        }
+    }
+    Some(Dora {
+        projects,
+        days: (parameters.to_ms - parameters.from_ms) as f64 / 86_400_000.0,
+    })
+}
+
+/// DORA 2023 bands: deployment frequency by deployments per day.
+fn frequency_band(per_day: f64, deployments: u64) -> Value {
+    if deployments == 0 {
+        return Value::Null;
+    }
+    json!(if per_day >= 1.0 {
+        "elite"
+    } else if per_day >= 1.0 / 7.0 {
+        "high"
+    } else if per_day >= 1.0 / 30.0 {
+        "medium"
+    } else {
+        "low"
+    })
+}
+
+/// Lead time bands by seconds.
+fn lead_time_band(seconds: Option<f64>) -> Value {
+    seconds.map_or(Value::Null, |s| {
+        json!(if s < 86_400.0 {
+            "elite"
+        } else if s < 7.0 * 86_400.0 {
+            "high"
+        } else if s < 30.0 * 86_400.0 {
+            "medium"
+        } else {
+            "low"
+        })
+    })
+}
+
+fn failure_band(rate: Option<f64>) -> Value {
+    rate.map_or(Value::Null, |r| {
+        json!(if r <= 0.05 {
+            "elite"
+        } else if r <= 0.10 {
+            "high"
+        } else if r <= 0.15 {
+            "medium"
+        } else {
+            "low"
+        })
+    })
+}
+
+fn restore_band(seconds: Option<f64>) -> Value {
+    seconds.map_or(Value::Null, |s| {
+        json!(if s < 3_600.0 {
+            "elite"
+        } else if s < 86_400.0 {
+            "high"
+        } else if s < 7.0 * 86_400.0 {
+            "medium"
+        } else {
+            "low"
+        })
+    })
+}
+
+impl Dora {
+    fn deployed(&self) -> impl Iterator<Item = (&String, &DoraProject)> {
+        self.projects.iter().filter(|(_, p)| p.deployments > 0)
+    }
+
+    fn deployment_frequency(&self) -> Vec<Vec<Value>> {
+        self.deployed()
+            .map(|(path, p)| {
+                let per_day = p.deployments as f64 / self.days;
+                vec![
+                    json!(path),
+                    json!(p.deployments),
+                    json!(per_day),
+                    frequency_band(per_day, p.deployments),
+                ]
+            })
+            .collect()
+    }
+
+    fn lead_time_for_changes(&self) -> Vec<Vec<Value>> {
+        self.projects
+            .iter()
+            .filter(|(_, p)| !p.from_merge.is_empty())
+            .map(|(path, p)| {
+                let merge = quantile_exact(&p.from_merge, 0.5);
+                vec![
+                    json!(path),
+                    json!(p.from_merge.len()),
+                    number(merge),
+                    number(quantile_exact(&p.from_first_commit, 0.5)),
+                    lead_time_band(merge),
+                ]
+            })
+            .collect()
+    }
+
+    fn change_failure_rate(&self) -> Vec<Vec<Value>> {
+        self.deployed()
+            .map(|(path, p)| {
+                let rate = p.failures as f64 / p.deployments as f64;
+                vec![
+                    json!(path),
+                    json!(p.deployments),
+                    json!(p.failures),
+                    json!(rate),
+                    failure_band(Some(rate)),
+                ]
+            })
+            .collect()
+    }
+
+    fn time_to_restore(&self) -> Vec<Vec<Value>> {
+        self.projects
+            .iter()
+            .filter(|(_, p)| !p.restores.is_empty())
+            .map(|(path, p)| {
+                let p50 = quantile_exact(&p.restores, 0.5);
+                vec![
+                    json!(path),
+                    json!(p.restores.len()),
+                    number(p50),
+                    restore_band(p50),
+                ]
+            })
+            .collect()
+    }
+
+    fn summary(&self) -> Vec<Vec<Value>> {
+        let deployments: u64 = self.projects.values().map(|p| p.deployments).sum();
+        let failures: u64 = self.projects.values().map(|p| p.failures).sum();
+        let all = |f: fn(&DoraProject) -> &Vec<f64>| -> Vec<f64> {
+            self.projects
+                .values()
+                .flat_map(|p| f(p).iter().copied())
+                .collect()
+        };
+        let per_day = deployments as f64 / self.days;
+        let lead = quantile_exact(&all(|p| &p.from_merge), 0.5);
+        let rate = (deployments > 0).then(|| failures as f64 / deployments as f64);
+        let restore = quantile_exact(&all(|p| &p.restores), 0.5);
+        vec![vec![
+            json!(deployments),
+            json!(per_day),
+            frequency_band(per_day, deployments),
+            number(lead),
+            lead_time_band(lead),
+            number(rate),
+            failure_band(rate),
+            number(restore),
+            restore_band(restore),
+        ]]
+    }
+}
+
+/// Push frequency counts pushes by the day Hookline *received* them (push hooks carry no
+/// time): a replayed history is received at the test's time, outside both ranges the test
+/// uses, so no row is expected.
+fn push_frequency(scope: &Scope) -> Option<Vec<Vec<Value>>> {
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    // A range around the test's own time would count receipt times the model does not know.
+    (!scope.in_range(now) && !scope.in_range(now - 86_400)).then(Vec::new)
+}
+
+fn issue_lead_time(scope: &Scope) -> Vec<Vec<Value>> {
+    let mut groups: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    for issue in scope.history.issues.iter().filter(|i| !i.is_incident()) {
+        let Some(path) = scope.project(issue.project) else {
+            continue;
+        };
+        if let Some(closed) = issue.closed_at().filter(|t| scope.in_range(*t)) {
+            groups
+                .entry(path.to_owned())
+                .or_default()
+                .push((closed - issue.created_at) as f64);
+        }
+    }
+    p50_p90(groups)
+}
+
+fn incidents(scope: &Scope) -> Vec<Vec<Value>> {
+    let mut groups: BTreeMap<(String, String), (u64, Vec<f64>)> = BTreeMap::new();
+    for issue in scope.history.issues.iter().filter(|i| i.is_incident()) {
+        let Some(path) = scope.project(issue.project) else {
+            continue;
+        };
+        if scope.in_range(issue.created_at) {
+            groups
+                .entry((week(issue.created_at), path.to_owned()))
+                .or_default()
+                .0 += 1;
+        }
+        if let Some(closed) = issue.closed_at().filter(|t| scope.in_range(*t)) {
+            groups
+                .entry((week(closed), path.to_owned()))
+                .or_default()
+                .1
+                .push((closed - issue.created_at) as f64);
+        }
+    }
+    groups
+        .into_iter()
+        .map(|((week, path), (opened, closes))| {
+            vec![
+                json!(week),
+                json!(path),
+                json!(opened),
+                json!(closes.len()),
+                number(quantile_exact(&closes, 0.5)),
             ]
         })
         .collect()
