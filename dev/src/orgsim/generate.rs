@@ -67,6 +67,28 @@ const FAILURES: [&str; 3] = [
 
 /// The history of `size` for `seed`: the same arguments give the same history.
 pub fn generate(size: Size, seed: u64) -> History {
+    let mut history = organisation(size, seed);
+    for project in 0..history.projects.len() {
+        ProjectGenerator::new(&mut history, project, seed, size.days).run();
+    }
+    history
+}
+
+/// The same history one project at a time, for histories too large to hold (`make bench`):
+/// each item has every developer and project and the activity of one project only
+/// ([`History::only`]); together they are [`generate`]'s history.
+pub fn project_histories(size: Size, seed: u64) -> impl Iterator<Item = History> {
+    let organisation = organisation(size, seed);
+    (0..organisation.projects.len()).map(move |project| {
+        let mut history = organisation.clone();
+        history.only = Some(project);
+        ProjectGenerator::new(&mut history, project, seed, size.days).run();
+        history
+    })
+}
+
+/// The developers and projects of the history of `size` for `seed`, without activity.
+fn organisation(size: Size, seed: u64) -> History {
     let mut history = History {
         start: START,
         end: START + i64::from(size.days) * DAY,
@@ -111,9 +133,6 @@ pub fn generate(size: Size, seed: u64) -> History {
             legacy_environments: index % 3 == 2,
             team,
         });
-    }
-    for project in 0..history.projects.len() {
-        ProjectGenerator::new(&mut history, project, seed, size.days).run();
     }
     history
 }
@@ -731,6 +750,23 @@ impl<'h> ProjectGenerator<'h> {
                 }
                 let finish = self.run_job(&mut job, &spec, time, canceled && stage == "test");
                 stage_end = stage_end.max(finish);
+                if let Some((environment, tier)) = &spec.environment {
+                    // An automatic deployment (staging): its deployment follows the job.
+                    let started = job.last().started_at.unwrap_or(time);
+                    self.next_deployment += 1;
+                    self.history.deployments.push(Deployment {
+                        project: self.project,
+                        id: self.next_deployment,
+                        job_id: Some(job.id),
+                        environment: environment.clone(),
+                        tier: *tier,
+                        git_ref: git_ref.to_owned(),
+                        sha: sha.to_owned(),
+                        commit_title: "Merge".to_owned(),
+                        user,
+                        states: vec![("running", started), (job.last().status, finish)],
+                    });
+                }
                 let mut last_status = job.last().status;
                 let reason = job.last().failure_reason;
                 pipeline.jobs.push(job);
@@ -1023,8 +1059,28 @@ mod tests {
     }
 
     #[test]
+    fn the_history_one_project_at_a_time_is_the_whole_history() {
+        let size = Size::small();
+        let whole = generate(size, 5);
+        let parts: Vec<History> = project_histories(size, 5).collect();
+        assert_eq!(parts.len(), whole.projects.len());
+        let pipelines: Vec<u64> = parts
+            .iter()
+            .flat_map(|part| part.pipelines.iter().map(|p| p.id))
+            .collect();
+        let want: Vec<u64> = whole.pipelines.iter().map(|p| p.id).collect();
+        assert_eq!(pipelines, want);
+        let hooks: usize = parts
+            .iter()
+            .map(|part| super::super::hooks(part).len())
+            .sum();
+        assert_eq!(hooks, super::super::hooks(&whole).len());
+    }
+
+    #[test]
+    /// With the seed of the end-to-end test (`tests/tests/e2e/ground_truth.rs`).
     fn a_small_history_has_every_kind_of_thing() {
-        let history = generate(Size::small(), 1);
+        let history = generate(Size::small(), 11);
         let jobs = || history.pipelines.iter().flat_map(|p| &p.jobs);
         assert!(jobs().any(|j| j.retries_count > 0), "retries");
         assert!(jobs().any(|j| j.last().status == "manual"), "manual jobs");
@@ -1047,6 +1103,11 @@ mod tests {
             .any(|m| m.closed_at().is_some()));
         assert!(history.merge_requests.iter().any(|m| m.state() == "opened"));
         assert!(history.deployments.iter().any(|d| d.last().0 == "success"));
+        assert!(history
+            .deployments
+            .iter()
+            .any(|d| d.tier == Some("production")));
+        assert!(history.deployments.iter().any(|d| d.tier.is_none()));
         assert!(history.issues.iter().any(Issue::is_incident));
         assert!(history.projects.iter().any(|p| p.rename.is_some()));
     }

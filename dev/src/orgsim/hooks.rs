@@ -96,7 +96,12 @@ fn commit_json(history: &History, project: &Project, commit: &Commit) -> Value {
 /// Every hook of the history, each once, in the order things happened per object.
 pub fn hooks(history: &History) -> Vec<Hook> {
     let mut hooks = Vec::new();
-    for project in &history.projects {
+    let renamed = history
+        .projects
+        .iter()
+        .enumerate()
+        .filter(|(index, _)| history.only.is_none_or(|only| only == *index));
+    for (_, project) in renamed {
         if let Some((at, path)) = &project.rename {
             let name = path.rsplit('/').next().unwrap_or(path);
             hooks.push(hook(

@@ -11,7 +11,8 @@
 //!   xorshift generator: the same seed gives the same history, byte for byte. It walks each
 //!   project day by day (features become branches, merge requests, reviews, merges, pipelines
 //!   and deployments), so its cost is linear in the history's size and a project's history never
-//!   depends on another's: the large size `make bench` uses is generated the same way.
+//!   depends on another's: the large size `make bench` uses is generated the same way, one
+//!   project at a time ([`generate::project_histories`]) so it never has to be held whole.
 //! - [`hooks`] turns the model into the hooks GitLab sends (one per state change, shaped like the
 //!   payloads in `schemas/fixtures/`), and [`hooks::deliveries`] into what Hookline receives:
 //!   some twice, some again through a System Hook, all shuffled.
@@ -29,6 +30,6 @@ pub mod hooks;
 pub mod model;
 
 pub use expected::expected;
-pub use generate::generate;
+pub use generate::{generate, project_histories};
 pub use hooks::{deliveries, hooks};
 pub use model::{History, Size};

@@ -18,7 +18,7 @@ impl Size {
         Self {
             projects: 3,
             developers: 6,
-            days: 10,
+            days: 14,
         }
     }
 
@@ -438,4 +438,7 @@ pub struct History {
     pub deployments: Vec<Deployment>,
     /// Issues and incidents.
     pub issues: Vec<Issue>,
+    /// A part of a history streamed one project at a time: the project whose activity it
+    /// holds (its hooks name only that project's rename); `None` for a whole history.
+    pub only: Option<usize>,
 }
