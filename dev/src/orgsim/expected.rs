@@ -937,8 +937,8 @@ fn production(parameters: &Parameters, name: &str, tier: Option<&str>) -> Option
         None if parameters.production_pattern == "^(production|prod)(/.*)?$" => {
             let rest = name
                 .strip_prefix("production")
-                .or_else(|| name.strip_prefix("prod"))?;
-            Some(rest.is_empty() || rest.starts_with('/'))
+                .or_else(|| name.strip_prefix("prod"));
+            Some(rest.is_some_and(|rest| rest.is_empty() || rest.starts_with('/')))
         }
         None => None,
     }
@@ -1242,6 +1242,33 @@ fn incidents(scope: &Scope) -> Vec<Vec<Value>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn production_is_the_tier_or_else_the_default_pattern() {
+        let parameters = Parameters::new(0, 1);
+        assert_eq!(
+            production(&parameters, "prod", Some("production")),
+            Some(true)
+        );
+        assert_eq!(
+            production(&parameters, "production", Some("staging")),
+            Some(false)
+        );
+        for (name, want) in [
+            ("production", true),
+            ("prod", true),
+            ("production/eu", true),
+            ("prod/eu", true),
+            ("staging", false),
+            ("products", false),
+            ("production-eu", false),
+        ] {
+            assert_eq!(production(&parameters, name, None), Some(want), "{name}");
+        }
+        let mut other = parameters.clone();
+        other.production_pattern = "^live$".to_owned();
+        assert_eq!(production(&other, "live", None), None);
+    }
 
     #[test]
     fn quantiles_are_clickhouses_exact_ones() {
