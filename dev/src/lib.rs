@@ -7,12 +7,14 @@
 //! come from, [`client`] what GitLab and an analyst do against the stack (the hooks they send
 //! come from `hookline_schemas::testing`), [`load`] the load generator of the benchmark
 //! (`hookline-bench`, `make bench`), [`faults`] the fault suite behind `make faults`
-//! (`hookline-faults`) and `tests/tests/faults.rs`.
+//! (`hookline-faults`) and `tests/tests/faults.rs`, [`orgsim`] the generated organisation whose
+//! hooks and expected query results test the query library.
 
 pub mod client;
 pub mod dashboards;
 pub mod faults;
 pub mod load;
+pub mod orgsim;
 pub mod ports;
 pub mod process;
 pub mod stack;

@@ -15,6 +15,7 @@ mod consumers_restart;
 mod consumers_scale;
 mod consumers_support;
 mod every_fixture;
+mod ground_truth;
 mod ingest_bad_input;
 mod ingest_dedup;
 mod ingest_durability;
