@@ -225,6 +225,30 @@ fn panel(query: &Query, index: usize) -> Value {
     })
 }
 
+/// The SQL of every panel that shows `query`, read from its dashboard's JSON (what Grafana
+/// runs), with the dashboard's uid.
+pub fn panels_of(query: &Query) -> Vec<(&'static str, String)> {
+    let title = query
+        .header()
+        .map(|header| header.title)
+        .unwrap_or_default();
+    DASHBOARDS
+        .iter()
+        .filter(|dashboard| dashboard.queries().contains(&query))
+        .filter_map(|dashboard| {
+            let json = dashboard.json();
+            let panel = json["panels"]
+                .as_array()?
+                .iter()
+                .find(|panel| panel["title"] == title.as_str())?;
+            Some((
+                dashboard.uid,
+                panel["targets"][0]["rawSql"].as_str()?.to_owned(),
+            ))
+        })
+        .collect()
+}
+
 /// A query of the library with its parameters as Grafana's macros and variables.
 pub fn grafana_sql(sql: &str) -> String {
     let mut out = sql

@@ -1,13 +1,15 @@
 //! The query library against ground truth: a small generated organisation's history
 //! (`hookline_dev::orgsim`) is delivered through the whole pipeline as GitLab would send it
 //! (some hooks twice, some again through a System Hook, shuffled), and every query of the
-//! library must return exactly the rows the generator's own model says, for the whole history
-//! and for a narrower range of one group.
+//! library, and every dashboard panel's SQL with Grafana's macros and variables expanded, must
+//! return exactly the rows the generator's own model says, for the whole history and for a
+//! narrower range of one group.
 
 use std::time::Duration;
 
 use futures::StreamExt;
-use hookline_dev::client::{deliver, eventually, run_library_query, Delivery};
+use hookline_dev::client::{deliver, eventually, run_expanded_sql, run_library_query, Delivery};
+use hookline_dev::dashboards::{expand, panels_of};
 use hookline_dev::orgsim::{deliveries, expected, generate, History, Size};
 use hookline_dev::stack::{Stack, StackOptions};
 use hookline_schemas::queries::{Parameters, QUERIES};
@@ -77,7 +79,7 @@ fn difference(want: &[Vec<Value>], got: &[Vec<Value>]) -> Option<String> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_query_returns_the_ground_truth() {
+async fn every_query_and_every_panel_returns_the_ground_truth() {
     let history = generate(Size::small(), SEED);
     let hooks = deliveries(&history, SEED);
     let stack = Stack::start(StackOptions::for_test())
@@ -126,6 +128,17 @@ async fn every_query_returns_the_ground_truth() {
                     "{}/{} ({label}): {difference}",
                     query.area, query.name
                 ));
+            }
+            for (dashboard, sql) in panels_of(query) {
+                let shown = run_expanded_sql(&stack, dashboard, &expand(&sql, &parameters))
+                    .await
+                    .unwrap_or_else(|error| panic!("{error:#}"));
+                if let Some(difference) = difference(&want, &shown.rows) {
+                    failures.push(format!(
+                        "{dashboard}'s panel {} ({label}): {difference}",
+                        query.name
+                    ));
+                }
             }
         }
     }

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use hookline_dev::client::{deliver_all, eventually, run_expanded_sql, run_library_query};
-use hookline_dev::dashboards::{expand, DASHBOARDS};
+use hookline_dev::dashboards::{expand, panels_of};
 use hookline_dev::stack::{Stack, StackOptions};
 use hookline_schemas::queries::{Parameters, QUERIES};
 use hookline_schemas::testing::fixtures;
@@ -39,25 +39,13 @@ async fn every_query_runs_and_returns_its_declared_columns() {
             query.name
         );
         returned_rows += result.rows.len();
-        for dashboard in DASHBOARDS.iter().filter(|d| d.queries().contains(&query)) {
-            let panels = dashboard.json()["panels"].clone();
-            let panel = panels
-                .as_array()
-                .and_then(|panels| panels.iter().find(|p| p["title"] == header.title.as_str()))
-                .unwrap_or_else(|| panic!("{}: no panel for {}", dashboard.uid, query.name));
-            let sql = expand(
-                panel["targets"][0]["rawSql"]
-                    .as_str()
-                    .expect("a panel's SQL"),
-                &parameters,
-            );
-            let shown = run_expanded_sql(&stack, dashboard.uid, &sql)
+        for (dashboard, sql) in panels_of(query) {
+            let shown = run_expanded_sql(&stack, dashboard, &expand(&sql, &parameters))
                 .await
                 .unwrap_or_else(|error| panic!("{error:#}"));
             assert!(
                 shown == result,
-                "{}'s panel for {} shows other rows than the query returns",
-                dashboard.uid,
+                "{dashboard}'s panel for {} shows other rows than the query returns",
                 query.name
             );
         }
