@@ -46,6 +46,7 @@ pub const VIEWS: &[View] = &[
     view!("push_commits_unique"),
     view!("instance_events_unique"),
     view!("projects"),
+    view!("merge_request_milestones"),
 ];
 
 #[cfg(test)]

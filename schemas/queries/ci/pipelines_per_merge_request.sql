@@ -9,28 +9,13 @@
 -- columns: project_path String, merge_requests UInt64, pipelines UInt64,
 --   pipelines_per_merge_request Nullable(Float64)
 WITH
-    merge_times AS (
-        SELECT
-            project_id,
-            merge_request_iid,
-            minIf(event_at, state = 'merged') AS merged_at
-        FROM merge_request_events_unique
-        GROUP BY project_id, merge_request_iid
-        HAVING countIf(state = 'merged') > 0
-    ),
     merged_in_range AS (
-        SELECT
-            m.project_id AS project_id,
-            m.merge_request_iid AS merge_request_iid,
-            coalesce(nullIf(pr.path, ''), m.project_path) AS project_path
-        FROM merge_requests_latest AS m
-        INNER JOIN merge_times AS t
-            ON t.project_id = m.project_id AND t.merge_request_iid = m.merge_request_iid
-        LEFT JOIN projects AS pr ON pr.project_id = m.project_id
-        WHERE t.merged_at >= {from:DateTime64(3, 'UTC')}
-          AND t.merged_at < {to:DateTime64(3, 'UTC')}
-          AND startsWith(coalesce(nullIf(pr.path, ''), m.project_path), {project:String})
-          AND ({ref:String} = '' OR m.target_branch = {ref:String})
+        SELECT project_id, merge_request_iid, project_path
+        FROM merge_request_milestones
+        WHERE merged_at >= {from:DateTime64(3, 'UTC')}
+          AND merged_at < {to:DateTime64(3, 'UTC')}
+          AND startsWith(project_path, {project:String})
+          AND ({ref:String} = '' OR target_branch = {ref:String})
     ),
     pipelines_by_merge_request AS (
         -- A fork's merge request pipelines run in the fork: the merge request's project is

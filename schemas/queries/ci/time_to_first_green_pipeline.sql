@@ -23,17 +23,16 @@ WITH
         GROUP BY project_id, merge_request_iid
     )
 SELECT
-    coalesce(nullIf(pr.path, ''), m.project_path) AS project_path,
+    m.project_path AS project_path,
     count() AS merge_requests,
     quantileExact(0.5)(toNullable(dateDiff('millisecond', m.created_at, g.green_at) / 1000)) AS p50_seconds,
     quantileExact(0.9)(toNullable(dateDiff('millisecond', m.created_at, g.green_at) / 1000)) AS p90_seconds
-FROM merge_requests_latest AS m
+FROM merge_request_milestones AS m
 INNER JOIN first_green AS g
     ON g.project_id = m.project_id AND g.merge_request_iid = m.merge_request_iid
-LEFT JOIN projects AS pr ON pr.project_id = m.project_id
 WHERE m.created_at >= {from:DateTime64(3, 'UTC')}
   AND m.created_at < {to:DateTime64(3, 'UTC')}
-  AND startsWith(coalesce(nullIf(pr.path, ''), m.project_path), {project:String})
+  AND startsWith(m.project_path, {project:String})
   AND ({ref:String} = '' OR m.target_branch = {ref:String})
 GROUP BY project_path
 ORDER BY project_path

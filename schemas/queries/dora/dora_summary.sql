@@ -68,18 +68,10 @@ WITH
         SELECT count() AS deployments, deployments / days AS per_day
         FROM successes_in_range
     ),
-    -- The merge_requests table keeps no merge time: it is the first event that saw the merge.
-    merge_times AS (
-        SELECT project_id, merge_request_iid, minIf(event_at, state = 'merged') AS merged_at
-        FROM merge_request_events_unique
-        GROUP BY project_id, merge_request_iid
-        HAVING countIf(state = 'merged') > 0
-    ),
     merged AS (
-        SELECT m.project_id AS project_id, CAST(m.target_branch AS String) AS ref, t.merged_at AS merged_at
-        FROM merge_requests_latest AS m
-        INNER JOIN merge_times AS t
-            ON t.project_id = m.project_id AND t.merge_request_iid = m.merge_request_iid
+        SELECT project_id, CAST(target_branch AS String) AS ref, ifNull(merged_at, toDateTime64('2299-12-31 00:00:00', 3, 'UTC')) AS merged_at
+        FROM merge_request_milestones
+        WHERE merged_at IS NOT NULL
     ),
     -- ASOF picks, per merge request, the earliest successful deployment of its target branch at
     -- or after the merge: the one that shipped it. The deployments are already in scope.

@@ -31,29 +31,22 @@ WITH
           AND ({ref:String} = '' OR d.ref = {ref:String})
           AND ({environment:String} = '' OR d.environment = {environment:String})
     ),
-    -- The merge_requests table keeps no merge time: it is the first event that saw the merge.
-    merge_times AS (
-        SELECT project_id, merge_request_iid, minIf(event_at, state = 'merged') AS merged_at
-        FROM merge_request_events_unique
-        GROUP BY project_id, merge_request_iid
-        HAVING countIf(state = 'merged') > 0
-    ),
     merged AS (
         SELECT
-            m.project_id AS project_id,
-            m.merge_request_iid AS merge_request_iid,
-            CAST(m.target_branch AS String) AS ref,
-            m.created_at AS created_at,
+            project_id,
+            merge_request_iid,
+            CAST(target_branch AS String) AS ref,
+            created_at,
             -- A fork's commits are pushed to the source project, not to the target.
-            if(m.source_project_id = 0, m.project_id, m.source_project_id) AS source_project_id,
-            concat('refs/heads/', m.source_branch) AS source_ref,
-            t.merged_at AS merged_at,
-            coalesce(nullIf(pr.path, ''), m.project_path) AS project_path
-        FROM merge_requests_latest AS m
-        INNER JOIN merge_times AS t
-            ON t.project_id = m.project_id AND t.merge_request_iid = m.merge_request_iid
-        LEFT JOIN projects AS pr ON pr.project_id = m.project_id
-        WHERE startsWith(coalesce(nullIf(pr.path, ''), m.project_path), {project:String})
+            source_project_id,
+            concat('refs/heads/', source_branch) AS source_ref,
+            -- ASOF needs a non-Nullable time, and ClickHouse may evaluate this before the WHERE:
+            -- a merge request never merged gets a time no deployment follows.
+            ifNull(merged_at, toDateTime64('2299-12-31 00:00:00', 3, 'UTC')) AS merged_at,
+            project_path
+        FROM merge_request_milestones
+        WHERE merged_at IS NOT NULL
+          AND startsWith(project_path, {project:String})
     ),
     -- ASOF picks, per merge request, the earliest deployment of its target branch at or after
     -- the merge: the one that shipped it.

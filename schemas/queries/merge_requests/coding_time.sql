@@ -12,18 +12,17 @@ WITH
     -- commits were pushed (a fork's source project differs from the target project).
     created_in_range AS (
         SELECT
-            m.project_id AS project_id,
-            m.merge_request_iid AS merge_request_iid,
-            m.created_at AS created_at,
-            if(m.source_project_id = 0, m.project_id, m.source_project_id) AS source_project_id,
-            concat('refs/heads/', m.source_branch) AS source_ref,
-            coalesce(nullIf(pr.path, ''), m.project_path) AS project_path
-        FROM merge_requests_latest AS m
-        LEFT JOIN projects AS pr ON pr.project_id = m.project_id
-        WHERE m.created_at >= {from:DateTime64(3, 'UTC')}
-          AND m.created_at < {to:DateTime64(3, 'UTC')}
-          AND startsWith(coalesce(nullIf(pr.path, ''), m.project_path), {project:String})
-          AND ({ref:String} = '' OR m.target_branch = {ref:String})
+            project_id,
+            merge_request_iid,
+            created_at,
+            source_project_id,
+            concat('refs/heads/', source_branch) AS source_ref,
+            project_path
+        FROM merge_request_milestones
+        WHERE created_at >= {from:DateTime64(3, 'UTC')}
+          AND created_at < {to:DateTime64(3, 'UTC')}
+          AND startsWith(project_path, {project:String})
+          AND ({ref:String} = '' OR target_branch = {ref:String})
     ),
     -- Commits on the branch after the merge request was opened are review work, not coding
     -- before it; commits without a time tell nothing.

@@ -7,25 +7,13 @@
 -- chart: bar x=project_path y=average_comments
 -- columns: project_path String, merged UInt64, comments UInt64, average_comments Nullable(Float64)
 WITH
-    -- Every merge request once, with its project's current path; ref is the branch it targets.
-    merge_requests_in_scope AS (
-        SELECT
-            m.project_id AS project_id,
-            m.merge_request_iid AS merge_request_iid,
-            coalesce(nullIf(pr.path, ''), m.project_path) AS project_path
-        FROM merge_requests_latest AS m
-        LEFT JOIN projects AS pr ON pr.project_id = m.project_id
-        WHERE startsWith(coalesce(nullIf(pr.path, ''), m.project_path), {project:String})
-          AND ({ref:String} = '' OR m.target_branch = {ref:String})
-    ),
-    -- The merge_requests table keeps no merge time: it is the first event that saw the merge.
     merged_in_range AS (
-        SELECT project_id, merge_request_iid
-        FROM merge_request_events_unique
-        GROUP BY project_id, merge_request_iid
-        HAVING countIf(state = 'merged') > 0
-           AND minIf(event_at, state = 'merged') >= {from:DateTime64(3, 'UTC')}
-           AND minIf(event_at, state = 'merged') < {to:DateTime64(3, 'UTC')}
+        SELECT project_id, merge_request_iid, project_path
+        FROM merge_request_milestones
+        WHERE merged_at >= {from:DateTime64(3, 'UTC')}
+          AND merged_at < {to:DateTime64(3, 'UTC')}
+          AND startsWith(project_path, {project:String})
+          AND ({ref:String} = '' OR target_branch = {ref:String})
     ),
     -- System notes ("added 1 commit") are GitLab's, not discussion.
     comment_counts AS (
@@ -37,8 +25,7 @@ WITH
     -- A merged merge request without any comment counts with 0.
     comments_per_merged AS (
         SELECT m.project_path AS project_path, c.notes AS notes
-        FROM merge_requests_in_scope AS m
-        INNER JOIN merged_in_range AS t USING (project_id, merge_request_iid)
+        FROM merged_in_range AS m
         LEFT JOIN comment_counts AS c
             ON c.project_id = m.project_id AND c.merge_request_iid = m.merge_request_iid
     )

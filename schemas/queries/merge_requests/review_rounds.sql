@@ -8,32 +8,13 @@
 -- chart: bar x=project_path y=average_rounds,max_rounds
 -- columns: project_path String, merged UInt64, average_rounds Nullable(Float64), max_rounds UInt64
 WITH
-    -- Every merge request once, with its project's current path; ref is the branch it targets.
-    merge_requests_in_scope AS (
-        SELECT
-            m.project_id AS project_id,
-            m.merge_request_iid AS merge_request_iid,
-            m.author_id AS author_id,
-            coalesce(nullIf(pr.path, ''), m.project_path) AS project_path
-        FROM merge_requests_latest AS m
-        LEFT JOIN projects AS pr ON pr.project_id = m.project_id
-        WHERE startsWith(coalesce(nullIf(pr.path, ''), m.project_path), {project:String})
-          AND ({ref:String} = '' OR m.target_branch = {ref:String})
-    ),
-    -- The merge_requests table keeps no merge time: it is the first event that saw the merge.
-    merged_in_range AS (
-        SELECT project_id, merge_request_iid
-        FROM merge_request_events_unique
-        GROUP BY project_id, merge_request_iid
-        HAVING countIf(state = 'merged') > 0
-           AND minIf(event_at, state = 'merged') >= {from:DateTime64(3, 'UTC')}
-           AND minIf(event_at, state = 'merged') < {to:DateTime64(3, 'UTC')}
-    ),
     merged_merge_requests AS (
-        SELECT m.project_id AS project_id, m.merge_request_iid AS merge_request_iid,
-               m.author_id AS author_id, m.project_path AS project_path
-        FROM merge_requests_in_scope AS m
-        INNER JOIN merged_in_range AS t USING (project_id, merge_request_iid)
+        SELECT project_id, merge_request_iid, author_id, project_path
+        FROM merge_request_milestones
+        WHERE merged_at >= {from:DateTime64(3, 'UTC')}
+          AND merged_at < {to:DateTime64(3, 'UTC')}
+          AND startsWith(project_path, {project:String})
+          AND ({ref:String} = '' OR target_branch = {ref:String})
     ),
     -- Human review by others: approvals and non-system notes, the author's own left out (an
     -- unknown author cannot be told apart, so every review of it counts).

@@ -8,38 +8,13 @@
 -- chart: bar x=project_path y=p50_seconds,p90_seconds
 -- columns: project_path String, merge_requests UInt64, p50_seconds Nullable(Float64), p90_seconds Nullable(Float64)
 WITH
-    -- Every merge request once, with its project's current path; ref is the branch it targets.
-    merge_requests_in_scope AS (
-        SELECT
-            m.project_id AS project_id,
-            m.merge_request_iid AS merge_request_iid,
-            m.created_at AS created_at,
-            m.author_id AS author_id,
-            coalesce(nullIf(pr.path, ''), m.project_path) AS project_path
-        FROM merge_requests_latest AS m
-        LEFT JOIN projects AS pr ON pr.project_id = m.project_id
-        WHERE startsWith(coalesce(nullIf(pr.path, ''), m.project_path), {project:String})
-          AND ({ref:String} = '' OR m.target_branch = {ref:String})
-    ),
-    -- When each merge request became ready for review. Its open event says whether it was
-    -- opened as a draft; a draft becomes ready at the first event that removes the flag. Merge
-    -- requests with neither (the open hook lost, or payloads without the draft flag) have none.
+    -- Merge requests whose ready time is known.
     ready_times AS (
-        SELECT
-            m.project_id AS project_id,
-            m.merge_request_iid AS merge_request_iid,
-            m.project_path AS project_path,
-            m.author_id AS author_id,
-            if(
-                countIf(e.action = 'open' AND e.draft = false) > 0,
-                m.created_at,
-                minIf(e.event_at, e.draft_before = true AND e.draft = false)
-            ) AS ready_at
-        FROM merge_requests_in_scope AS m
-        INNER JOIN merge_request_events_unique AS e
-            ON e.project_id = m.project_id AND e.merge_request_iid = m.merge_request_iid
-        GROUP BY project_id, merge_request_iid, project_path, author_id, m.created_at
-        HAVING countIf((e.action = 'open' AND e.draft = false) OR (e.draft_before = true AND e.draft = false)) > 0
+        SELECT project_id, merge_request_iid, project_path, author_id, assumeNotNull(ready_at) AS ready_at
+        FROM merge_request_milestones
+        WHERE ready_at IS NOT NULL
+          AND startsWith(project_path, {project:String})
+          AND ({ref:String} = '' OR target_branch = {ref:String})
     ),
     -- Approvals by others (an unknown author cannot be told apart, so every approval counts).
     -- Withdrawn approvals (unapproved, unapproval) are not approvals; an approval given before
