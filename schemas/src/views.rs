@@ -47,6 +47,7 @@ pub const VIEWS: &[View] = &[
     view!("instance_events_unique"),
     view!("projects"),
     view!("merge_request_milestones"),
+    view!("merge_request_reviews_by_others"),
 ];
 
 #[cfg(test)]

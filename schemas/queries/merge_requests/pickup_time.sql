@@ -9,29 +9,15 @@
 -- chart: bar x=project_path y=p50_seconds,p90_seconds
 -- columns: project_path String, merge_requests UInt64, p50_seconds Nullable(Float64), p90_seconds Nullable(Float64)
 WITH
-    -- Merge requests whose ready time is known.
-    ready_times AS (
-        SELECT project_id, merge_request_iid, project_path, author_id, assumeNotNull(ready_at) AS ready_at
-        FROM merge_request_milestones
+    -- The first review at or after the ready time: a comment on a draft is not its pickup.
+    first_reviews AS (
+        SELECT project_path, assumeNotNull(ready_at) AS ready_at, min(reviewed_at) AS first_review_at
+        FROM merge_request_reviews_by_others
         WHERE ready_at IS NOT NULL
+          AND reviewed_at >= ready_at
           AND startsWith(project_path, {project:String})
           AND ({ref:String} = '' OR target_branch = {ref:String})
-    ),
-    -- Human review by others: approvals and non-system notes, the author's own left out (an
-    -- unknown author cannot be told apart, so every review of it counts). A comment on a draft
-    -- before it was ready is not its pickup.
-    first_reviews AS (
-        SELECT
-            rt.project_path AS project_path,
-            rt.ready_at AS ready_at,
-            min(r.reviewed_at) AS first_review_at
-        FROM ready_times AS rt
-        INNER JOIN merge_request_reviews_unique AS r
-            ON r.project_id = rt.project_id AND r.merge_request_iid = rt.merge_request_iid
-        WHERE (r.kind IN ('approved', 'approval') OR (r.kind = 'note' AND NOT r.system))
-          AND NOT ifNull(r.actor_id = rt.author_id, false)
-          AND r.reviewed_at >= rt.ready_at
-        GROUP BY rt.project_id, rt.merge_request_iid, project_path, ready_at
+        GROUP BY project_id, merge_request_iid, project_path, ready_at
     )
 SELECT
     project_path,

@@ -16,16 +16,9 @@ WITH
           AND startsWith(project_path, {project:String})
           AND ({ref:String} = '' OR target_branch = {ref:String})
     ),
-    -- Human review by others: approvals and non-system notes, the author's own left out (an
-    -- unknown author cannot be told apart, so every review of it counts).
     first_reviews AS (
-        SELECT m.project_id AS project_id, m.merge_request_iid AS merge_request_iid,
-               min(r.reviewed_at) AS first_review_at
-        FROM merged_merge_requests AS m
-        INNER JOIN merge_request_reviews_unique AS r
-            ON r.project_id = m.project_id AND r.merge_request_iid = m.merge_request_iid
-        WHERE (r.kind IN ('approved', 'approval') OR (r.kind = 'note' AND NOT r.system))
-          AND NOT ifNull(r.actor_id = m.author_id, false)
+        SELECT project_id, merge_request_iid, min(reviewed_at) AS first_review_at
+        FROM merge_request_reviews_by_others
         GROUP BY project_id, merge_request_iid
     ),
     -- Each push of new commits (an update event carrying oldrev) after the first review asks

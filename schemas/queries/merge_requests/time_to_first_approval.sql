@@ -8,29 +8,17 @@
 -- chart: bar x=project_path y=p50_seconds,p90_seconds
 -- columns: project_path String, merge_requests UInt64, p50_seconds Nullable(Float64), p90_seconds Nullable(Float64)
 WITH
-    -- Merge requests whose ready time is known.
-    ready_times AS (
-        SELECT project_id, merge_request_iid, project_path, author_id, assumeNotNull(ready_at) AS ready_at
-        FROM merge_request_milestones
-        WHERE ready_at IS NOT NULL
-          AND startsWith(project_path, {project:String})
-          AND ({ref:String} = '' OR target_branch = {ref:String})
-    ),
-    -- Approvals by others (an unknown author cannot be told apart, so every approval counts).
     -- Withdrawn approvals (unapproved, unapproval) are not approvals; an approval given before
     -- the merge request was ready does not measure the wait for review.
     first_approvals AS (
-        SELECT
-            rt.project_path AS project_path,
-            rt.ready_at AS ready_at,
-            min(r.reviewed_at) AS first_approval_at
-        FROM ready_times AS rt
-        INNER JOIN merge_request_reviews_unique AS r
-            ON r.project_id = rt.project_id AND r.merge_request_iid = rt.merge_request_iid
-        WHERE r.kind IN ('approved', 'approval')
-          AND NOT ifNull(r.actor_id = rt.author_id, false)
-          AND r.reviewed_at >= rt.ready_at
-        GROUP BY rt.project_id, rt.merge_request_iid, project_path, ready_at
+        SELECT project_path, assumeNotNull(ready_at) AS ready_at, min(reviewed_at) AS first_approval_at
+        FROM merge_request_reviews_by_others
+        WHERE kind IN ('approved', 'approval')
+          AND ready_at IS NOT NULL
+          AND reviewed_at >= ready_at
+          AND startsWith(project_path, {project:String})
+          AND ({ref:String} = '' OR target_branch = {ref:String})
+        GROUP BY project_id, merge_request_iid, project_path, ready_at
     )
 SELECT
     project_path,
