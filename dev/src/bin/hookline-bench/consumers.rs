@@ -267,7 +267,7 @@ async fn reproject(stack: &Stack) -> anyhow::Result<(f64, u64)> {
 }
 
 /// A hook as the consumers would read it from Kafka.
-fn message(hook: &Hook, offset: i64) -> HookMessage {
+pub(crate) fn message(hook: &Hook, offset: i64) -> HookMessage {
     let family = Family::from_event_header(hook.event);
     HookMessage {
         topic: Topics::default().for_family(family),

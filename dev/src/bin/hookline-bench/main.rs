@@ -22,6 +22,7 @@
 //! without the artefact. Ingest's spool stays on disk: its fsync is ingest's own cost.
 
 mod consumers;
+mod queries;
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -71,6 +72,14 @@ async fn main() -> anyhow::Result<()> {
     let mut options = StackOptions::for_test();
     options.broker_dir = broker_storage.dir();
     let mut stack = Stack::start(options).await?;
+    // The queries' section alone, printed rather than written (BENCHMARKS.md keeps whole runs).
+    if std::env::var_os("HOOKLINE_BENCH_QUERIES_ONLY").is_some() {
+        let figures = queries::measure(&stack).await?;
+        let mut out = String::new();
+        queries::render(&mut out, &figures);
+        println!("{out}");
+        return Ok(());
+    }
     let mut batches = HookBatches { issued: 0 };
     let producer = RawProducer::new(&stack.kafka_brokers)?;
     // The consumers first, since their section needs them running; the ingest section then
@@ -80,6 +89,12 @@ async fn main() -> anyhow::Result<()> {
         .map_err(|error| format!("{error:#}"));
     // Ingest next, with the consumers stopped: they would compete for the CPU.
     stack.consumers.stop();
+    // The queries after the services' sections: their history is written straight into a
+    // database of its own, which the services never touch.
+    eprintln!("queries over a generated year");
+    let queries = queries::measure(&stack)
+        .await
+        .map_err(|error| format!("{error:#}"));
     let warmup = batches.next(2_000);
     let mean_body = warmup.iter().map(|h| h.body.len()).sum::<usize>() / warmup.len();
     eprintln!("warming up ingest…");
@@ -199,8 +214,9 @@ async fn main() -> anyhow::Result<()> {
     let floor = http_floor.min(kafka_floor);
 
     let spooled_share = median(spooled_shares.iter().copied());
-    let consumers_ok = consumers.is_ok();
+    let consumers_ok = consumers.is_ok() && queries.is_ok();
     let report = render(Report {
+        queries,
         broker_storage: broker_storage.describe(),
         spooled_share,
         consumers,
@@ -497,6 +513,7 @@ struct Report {
     /// Share of the ingest runs' hooks made durable in the spool because Kafka was too slow.
     spooled_share: f64,
     consumers: Result<consumers::ConsumersFigures, String>,
+    queries: Result<queries::QueriesFigures, String>,
     command: String,
     hooks_per_run: usize,
     mean_body: usize,
@@ -676,6 +693,15 @@ fn render(r: Report) -> String {
             let _ = writeln!(
                 out,
                 "\n## Consumers: not measured\n\nThe consumers' section did not finish: {error}."
+            );
+        }
+    }
+    match &r.queries {
+        Ok(figures) => queries::render(&mut out, figures),
+        Err(error) => {
+            let _ = writeln!(
+                out,
+                "\n## Queries: not measured\n\nThe queries' section did not finish: {error}."
             );
         }
     }
