@@ -202,15 +202,7 @@ mod tests {
     use time::macros::datetime;
 
     fn headers(event_id: &str) -> RecordHeaders {
-        RecordHeaders {
-            event_type: "Push Hook".to_owned(),
-            event_id: event_id.to_owned(),
-            delivery_key: None,
-            received_at_ms: 1_900_000_000_000,
-            gitlab_instance: None,
-            source: None,
-            gitlab_version: None,
-        }
+        super::super::test_headers("Push Hook", event_id, 1_900_000_000_000)
     }
 
     /// The commit rows of a body, whichever kind of hook it is.

@@ -145,15 +145,7 @@ mod tests {
     use time::macros::datetime;
 
     fn headers() -> RecordHeaders {
-        RecordHeaders {
-            event_type: "Deployment Hook".into(),
-            event_id: "e".into(),
-            delivery_key: None,
-            received_at_ms: 1_700_000_000_000,
-            gitlab_instance: None,
-            source: None,
-            gitlab_version: None,
-        }
+        super::super::test_headers("Deployment Hook", "e", 1_700_000_000_000)
     }
 
     fn hook(body: &[u8]) -> DeploymentHook {

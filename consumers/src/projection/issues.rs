@@ -238,15 +238,7 @@ mod tests {
     use time::macros::datetime;
 
     fn headers() -> RecordHeaders {
-        RecordHeaders {
-            event_type: "Issue Hook".into(),
-            event_id: "e".into(),
-            delivery_key: None,
-            received_at_ms: 1_700_000_000_000,
-            gitlab_instance: None,
-            source: None,
-            gitlab_version: None,
-        }
+        super::super::test_headers("Issue Hook", "e", 1_700_000_000_000)
     }
 
     fn hook(body: &[u8]) -> IssueHook {

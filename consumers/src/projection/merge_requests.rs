@@ -300,15 +300,7 @@ mod tests {
     const T: OffsetDateTime = datetime!(2026-01-01 10:00 UTC);
 
     fn headers() -> RecordHeaders {
-        RecordHeaders {
-            event_type: "Merge Request Hook".into(),
-            event_id: "e".into(),
-            delivery_key: None,
-            received_at_ms: 1_800_000_000_000,
-            gitlab_instance: None,
-            source: None,
-            gitlab_version: None,
-        }
+        super::super::test_headers("Merge Request Hook", "e", 1_800_000_000_000)
     }
 
     fn parse(body: &[u8]) -> MergeRequestHook {

@@ -350,6 +350,21 @@ fn project_typed(
     Ok(rows)
 }
 
+/// Record headers as ingest writes them, with what a projection's unit tests vary: the event
+/// type, the event id (the version's tie-break) and the receipt time.
+#[cfg(test)]
+pub(crate) fn test_headers(event_type: &str, event_id: &str, received_at_ms: i64) -> RecordHeaders {
+    RecordHeaders {
+        event_type: event_type.to_owned(),
+        event_id: event_id.to_owned(),
+        delivery_key: None,
+        received_at_ms,
+        gitlab_instance: None,
+        source: None,
+        gitlab_version: None,
+    }
+}
+
 /// The message a panic carried, when it is text.
 fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
     panic

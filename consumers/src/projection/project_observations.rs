@@ -248,15 +248,11 @@ mod tests {
     const RECEIVED: OffsetDateTime = datetime!(2026-03-01 12:00 UTC);
 
     fn headers(event_id: &str) -> RecordHeaders {
-        RecordHeaders {
-            event_type: "test".into(),
-            event_id: event_id.into(),
-            delivery_key: None,
-            received_at_ms: (RECEIVED.unix_timestamp_nanos() / 1_000_000) as i64,
-            gitlab_instance: None,
-            source: None,
-            gitlab_version: None,
-        }
+        super::super::test_headers(
+            "test",
+            event_id,
+            (RECEIVED.unix_timestamp_nanos() / 1_000_000) as i64,
+        )
     }
 
     fn fixture(name: &str) -> Payload {

@@ -66,15 +66,7 @@ mod tests {
     use hookline_schemas::testing::fixtures;
 
     fn headers() -> RecordHeaders {
-        RecordHeaders {
-            event_type: "Push Hook".to_owned(),
-            event_id: "e1".to_owned(),
-            delivery_key: None,
-            received_at_ms: 1_700_000_000_000,
-            gitlab_instance: None,
-            source: None,
-            gitlab_version: None,
-        }
+        super::super::test_headers("Push Hook", "e1", 1_700_000_000_000)
     }
 
     #[test]
