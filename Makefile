@@ -24,7 +24,7 @@ test: install
 	@$(PHASE) e2e $(CARGO) test -p hookline-tests --locked
 	@echo "==> make test: all phases passed"
 
-## Ingest and consumers against their floors, measured in one run; writes BENCHMARKS.md.
+## Ingest, consumers and dashboard queries against their floors, measured in one run; writes BENCHMARKS.md.
 bench: install
 	$(CARGO) build --release --locked --workspace --bins
 	./target/release/hookline-bench

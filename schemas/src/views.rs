@@ -48,6 +48,7 @@ pub const VIEWS: &[View] = &[
     view!("projects"),
     view!("merge_request_milestones"),
     view!("merge_request_reviews_by_others"),
+    view!("production_deployments"),
 ];
 
 #[cfg(test)]

@@ -89,6 +89,13 @@ impl Scope<'_> {
     fn ref_matches(&self, git_ref: &str) -> bool {
         self.parameters.git_ref.is_empty() || self.parameters.git_ref == git_ref
     }
+
+    /// The merge request's project's current path, if the project is in scope and the ref
+    /// parameter (its target branch) matches.
+    fn merge_request(&self, mr: &MergeRequest) -> Option<&str> {
+        self.project(mr.project)
+            .filter(|_| self.ref_matches(&mr.target_branch))
+    }
 }
 
 /// ClickHouse's `quantileExact(q)` over `values` (see the module header).
@@ -245,6 +252,7 @@ fn default_branch_red_time(scope: &Scope) -> Vec<Vec<Value>> {
         if FINISHED.contains(&last.status)
             && scope.in_range_opt(last.finished_at)
             && on_default_branch(scope.history, pipeline)
+            && scope.ref_matches(&pipeline.git_ref)
         {
             by_project.entry(path.to_owned()).or_default().push((
                 last.finished_at.unwrap_or_default(),
@@ -281,7 +289,7 @@ fn default_branch_red_time(scope: &Scope) -> Vec<Vec<Value>> {
 /// The merge requests in scope merged in the range, with their path.
 fn merged<'a>(scope: &'a Scope) -> impl Iterator<Item = (&'a MergeRequest, &'a str)> + 'a {
     scope.history.merge_requests.iter().filter_map(move |mr| {
-        let path = scope.project(mr.project)?;
+        let path = scope.merge_request(mr)?;
         scope.in_range_opt(mr.merged_at()).then_some((mr, path))
     })
 }
@@ -334,7 +342,7 @@ fn time_to_first_green_pipeline(scope: &Scope) -> Vec<Vec<Value>> {
     let pipelines = merge_request_pipelines(scope.history);
     let mut groups: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     for (index, mr) in scope.history.merge_requests.iter().enumerate() {
-        let Some(path) = scope.project(mr.project) else {
+        let Some(path) = scope.merge_request(mr) else {
             continue;
         };
         if !scope.in_range(mr.created_at) {
@@ -621,6 +629,9 @@ fn flaky_jobs(scope: &Scope) -> Vec<Vec<Value>> {
     // Every try of every job of the project, by (project, sha, full name): (id, status, finish).
     let mut tries: BTreeMap<(usize, &str, &str), Vec<Try>> = BTreeMap::new();
     for pipeline in &scope.history.pipelines {
+        if !scope.ref_matches(&pipeline.git_ref) {
+            continue;
+        }
         for job in &pipeline.jobs {
             tries
                 .entry((pipeline.project, pipeline.sha.as_str(), job.name.as_str()))
@@ -688,7 +699,7 @@ fn p50_p90(groups: BTreeMap<String, Vec<f64>>) -> Vec<Vec<Value>> {
 fn merge_request_throughput(scope: &Scope) -> Vec<Vec<Value>> {
     let mut groups: BTreeMap<(String, String), [u64; 3]> = BTreeMap::new();
     for mr in &scope.history.merge_requests {
-        let Some(path) = scope.project(mr.project) else {
+        let Some(path) = scope.merge_request(mr) else {
             continue;
         };
         let closed = mr.closed_at().filter(|_| mr.merged_at().is_none());
@@ -750,7 +761,7 @@ fn reviews(mr: &MergeRequest) -> impl Iterator<Item = (i64, usize, bool)> + '_ {
 fn pickup_time(scope: &Scope, approvals_only: bool) -> Vec<Vec<Value>> {
     let mut groups: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     for mr in &scope.history.merge_requests {
-        let Some(path) = scope.project(mr.project) else {
+        let Some(path) = scope.merge_request(mr) else {
             continue;
         };
         let first = reviews(mr)
@@ -820,7 +831,7 @@ fn open_merge_request_age(scope: &Scope) -> Vec<Vec<Value>> {
     let to = scope.parameters.to_ms as f64 / 1_000.0;
     let mut groups: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     for mr in &scope.history.merge_requests {
-        let Some(path) = scope.project(mr.project) else {
+        let Some(path) = scope.merge_request(mr) else {
             continue;
         };
         if mr.state() == "opened" && (mr.created_at * 1_000) < scope.parameters.to_ms {
@@ -847,7 +858,7 @@ fn open_merge_request_age(scope: &Scope) -> Vec<Vec<Value>> {
 fn review_load(scope: &Scope) -> Vec<Vec<Value>> {
     let mut groups: BTreeMap<String, (u64, BTreeSet<(usize, u64)>)> = BTreeMap::new();
     for mr in &scope.history.merge_requests {
-        if scope.project(mr.project).is_none() {
+        if scope.merge_request(mr).is_none() {
             continue;
         }
         for (at, reviewer, _) in reviews(mr) {
@@ -896,7 +907,7 @@ fn coding_time(scope: &Scope) -> Vec<Vec<Value>> {
     let pushes = push_index(scope.history);
     let mut groups: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     for mr in &scope.history.merge_requests {
-        let Some(path) = scope.project(mr.project) else {
+        let Some(path) = scope.merge_request(mr) else {
             continue;
         };
         if !scope.in_range(mr.created_at) {
@@ -922,64 +933,107 @@ struct Dora {
 
 #[derive(Default)]
 struct DoraProject {
+    /// Successful production deployments in the range.
     deployments: u64,
     from_merge: Vec<f64>,
     from_first_commit: Vec<f64>,
+    /// Incidents opened in the range.
+    incidents: u64,
+    /// Production deployments that failed in the range.
+    failed: u64,
+    /// Rollbacks among `deployments`.
+    rollbacks: u64,
+    /// The failures by the `failure` parameter (0 without a deployment in the range).
     failures: u64,
+    /// Incidents closed in the range: open to close, seconds.
+    closed_incidents: Vec<f64>,
+    /// Deployments failed in the range and later restored: failure to next success, seconds.
+    restored_deployments: Vec<f64>,
+    /// The restore times by the `restore` parameter.
     restores: Vec<f64>,
 }
 
-/// Whether an environment is production by the parameters; `None` when the pattern is one
-/// the model cannot evaluate (only the default is known to it).
+/// Whether an environment is production by the parameters: its tier when the hook had one,
+/// else its name against `production_pattern`, read as the regular expression it is (`None`
+/// when it is not one).
 fn production(parameters: &Parameters, name: &str, tier: Option<&str>) -> Option<bool> {
     match tier {
         Some(tier) => Some(tier == parameters.production_tier),
-        None if parameters.production_pattern == "^(production|prod)(/.*)?$" => {
-            let rest = name
-                .strip_prefix("production")
-                .or_else(|| name.strip_prefix("prod"));
-            Some(rest.is_some_and(|rest| rest.is_empty() || rest.starts_with('/')))
-        }
-        None => None,
+        None => regex::Regex::new(&parameters.production_pattern)
+            .ok()
+            .map(|pattern| pattern.is_match(name)),
     }
 }
 
 fn dora(scope: &Scope) -> Option<Dora> {
     let parameters = scope.parameters;
-    if parameters.failure != "incidents" || parameters.restore != "incident_closed" {
-        return None;
-    }
+    // The failure kinds asked for; a name that is none of them counts nothing.
+    let failure: BTreeSet<&str> = parameters.failure.split(',').map(str::trim).collect();
     let history = scope.history;
-    // Successful production deployments by project: (time, ref).
-    let mut shipped: BTreeMap<usize, Vec<(i64, &str)>> = BTreeMap::new();
+    // Production deployments that succeeded or failed, by (project, environment): (time, id,
+    // status, commit, ref), in time order. The whole history of each environment: a rollback
+    // or a restore is one whatever the ref and environment parameters select.
+    type Finished<'a> = (i64, u64, &'static str, &'a str, &'a str);
+    let mut environments: BTreeMap<(usize, &str), Vec<Finished>> = BTreeMap::new();
     for deployment in &history.deployments {
         let (status, at) = deployment.last();
-        if status == "success"
+        if ["success", "failed"].contains(&status)
+            && scope.project(deployment.project).is_some()
             && production(parameters, &deployment.environment, deployment.tier)?
-            && (parameters.environment.is_empty()
-                || parameters.environment == deployment.environment)
         {
-            shipped
-                .entry(deployment.project)
+            environments
+                .entry((deployment.project, deployment.environment.as_str()))
                 .or_default()
-                .push((at, deployment.git_ref.as_str()));
+                .push((
+                    at,
+                    deployment.id,
+                    status,
+                    &deployment.sha,
+                    &deployment.git_ref,
+                ));
+        }
+    }
+    let selected = |environment: &str, git_ref: &str| {
+        scope.ref_matches(git_ref)
+            && (parameters.environment.is_empty() || parameters.environment == environment)
+    };
+    let mut projects: BTreeMap<String, DoraProject> = BTreeMap::new();
+    // Selected successful deployments by project, (time, ref): what shipped a merge.
+    let mut shipped: BTreeMap<usize, Vec<(i64, &str)>> = BTreeMap::new();
+    for ((project, environment), deployments) in &mut environments {
+        deployments.sort_unstable();
+        let path = scope.project(*project).expect("filtered above");
+        let entry = projects.entry(path.to_owned()).or_default();
+        let mut commits_run: Vec<&str> = Vec::new();
+        for (i, &(at, _, status, commit, git_ref)) in deployments.iter().enumerate() {
+            let counted = selected(environment, git_ref);
+            if status == "failed" {
+                if counted && scope.in_range(at) {
+                    entry.failed += 1;
+                    let next_success = deployments[i + 1..]
+                        .iter()
+                        .find(|(_, _, status, _, _)| *status == "success");
+                    if let Some((restored, ..)) = next_success {
+                        entry.restored_deployments.push((restored - at) as f64);
+                    }
+                }
+                continue;
+            }
+            // A rollback: the commit ran here before, and another one ran just before it.
+            let rollback = commits_run.contains(&commit) && commits_run.last() != Some(&commit);
+            commits_run.push(commit);
+            if !counted {
+                continue;
+            }
+            shipped.entry(*project).or_default().push((at, git_ref));
+            if scope.in_range(at) {
+                entry.deployments += 1;
+                entry.rollbacks += u64::from(rollback);
+            }
         }
     }
     for times in shipped.values_mut() {
         times.sort_unstable();
-    }
-    let mut projects: BTreeMap<String, DoraProject> = BTreeMap::new();
-    for (project, deployments) in &shipped {
-        let Some(path) = scope.project(*project) else {
-            continue;
-        };
-        let count = deployments
-            .iter()
-            .filter(|(at, _)| scope.in_range(*at))
-            .count() as u64;
-        if count > 0 {
-            projects.entry(path.to_owned()).or_default().deployments = count;
-        }
     }
     let pushes = push_index(history);
     for mr in &history.merge_requests {
@@ -1008,18 +1062,35 @@ fn dora(scope: &Scope) -> Option<Dora> {
         let Some(path) = scope.project(issue.project) else {
             continue;
         };
+        let entry = projects.entry(path.to_owned()).or_default();
         if scope.in_range(issue.created_at) {
-            if let Some(entry) = projects.get_mut(path).filter(|e| e.deployments > 0) {
-                entry.failures += 1;
-            }
+            entry.incidents += 1;
         }
         if let Some(closed) = issue.closed_at().filter(|t| scope.in_range(*t)) {
-            projects
-                .entry(path.to_owned())
-                .or_default()
-                .restores
+            entry
+                .closed_incidents
                 .push((closed - issue.created_at) as f64);
         }
+    }
+    for project in projects.values_mut() {
+        // Failures count only where something was deployed in the range.
+        if project.deployments > 0 {
+            project.failures = [
+                ("incidents", project.incidents),
+                ("failed_deployments", project.failed),
+                ("rollbacks", project.rollbacks),
+            ]
+            .into_iter()
+            .filter(|(kind, _)| failure.contains(kind))
+            .map(|(_, count)| count)
+            .sum();
+        }
+        // An unknown restore definition measures nothing.
+        project.restores = match parameters.restore.as_str() {
+            "incident_closed" => std::mem::take(&mut project.closed_incidents),
+            "next_success" => std::mem::take(&mut project.restored_deployments),
+            _ => Vec::new(),
+        };
     }
     Some(Dora {
         projects,
@@ -1244,7 +1315,34 @@ mod tests {
     use super::*;
 
     #[test]
-    fn production_is_the_tier_or_else_the_default_pattern() {
+    /// With the seed of the end-to-end test, so that its settings check every failure kind and
+    /// both restore definitions on rows that exist.
+    fn the_small_history_has_every_kind_of_dora_failure_and_restore() {
+        let history = super::super::generate::generate(super::super::Size::small(), 11);
+        let mut parameters = Parameters::new(0, i64::MAX / 2);
+        let mut totals = |failure: &str, restore: &str| {
+            parameters.failure = failure.to_owned();
+            parameters.restore = restore.to_owned();
+            let scope = Scope {
+                history: &history,
+                parameters: &parameters,
+            };
+            let dora = dora(&scope).expect("the default pattern is a regular expression");
+            let failures: u64 = dora.projects.values().map(|p| p.failures).sum();
+            let restores: usize = dora.projects.values().map(|p| p.restores.len()).sum();
+            (failures, restores)
+        };
+        for failure in ["incidents", "failed_deployments", "rollbacks"] {
+            assert!(totals(failure, "incident_closed").0 > 0, "{failure}");
+        }
+        for restore in ["incident_closed", "next_success"] {
+            assert!(totals("incidents", restore).1 > 0, "{restore}");
+        }
+        assert_eq!(totals("none", "none"), (0, 0));
+    }
+
+    #[test]
+    fn production_is_the_tier_or_else_the_pattern() {
         let parameters = Parameters::new(0, 1);
         assert_eq!(
             production(&parameters, "prod", Some("production")),
@@ -1267,6 +1365,9 @@ mod tests {
         }
         let mut other = parameters.clone();
         other.production_pattern = "^live$".to_owned();
+        assert_eq!(production(&other, "live", None), Some(true));
+        assert_eq!(production(&other, "production", None), Some(false));
+        other.production_pattern = "(".to_owned();
         assert_eq!(production(&other, "live", None), None);
     }
 

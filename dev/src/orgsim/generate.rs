@@ -941,7 +941,10 @@ impl<'h> ProjectGenerator<'h> {
             if status == "success" {
                 let previous = deployed.last().cloned();
                 deployed.push(sha.clone());
-                if let Some(previous) = previous.filter(|_| self.rng.chance(0.08)) {
+                // Every project rolls back its second successful deployment (so that even a
+                // small history has rollbacks), and later ones now and then.
+                let roll_back = deployed.len() == 2 || self.rng.chance(0.08);
+                if let Some(previous) = previous.filter(|_| roll_back) {
                     // A rollback through the API: no job.
                     let at = finish + self.rng.between(20 * MINUTE, 3 * HOUR);
                     self.next_deployment += 1;
@@ -1108,6 +1111,17 @@ mod tests {
             .iter()
             .any(|d| d.tier == Some("production")));
         assert!(history.deployments.iter().any(|d| d.tier.is_none()));
+        assert!(
+            history
+                .deployments
+                .iter()
+                .any(|d| d.last().0 == "failed" && d.tier == Some("production")),
+            "failed production deployments"
+        );
+        assert!(
+            history.deployments.iter().any(|d| d.job_id.is_none()),
+            "rollbacks"
+        );
         assert!(history.issues.iter().any(Issue::is_incident));
         assert!(history.projects.iter().any(|p| p.rename.is_some()));
     }

@@ -9,73 +9,34 @@
 --   the same environment had deployed, with another commit deployed in between. Only projects
 --   with a deployment in the range have a row. Band (DORA 2023): elite at most 5 %, high at
 --   most 10 %, medium at most 15 %, low above. ref and environment filter the deployments
---   (not the incidents, which have neither).
+--   (not the incidents, which have neither) and select the deployments counted; whether one
+--   is a rollback is read from its environment's whole history (view production_deployments).
 -- chart: bar x=project_path y=rate
 -- columns: project_path String, deployments UInt64, failures UInt64, rate Float64,
 --   band Nullable(String)
 WITH
     -- The failure kinds asked for, spaces around the commas allowed.
     arrayMap(kind -> trimBoth(kind), splitByChar(',', {failure:String})) AS failure_kinds,
-    -- Every production deployment in scope, whenever it happened (rollbacks look back before
-    -- the range), with its project's current path.
+    -- The production deployments in scope that finished in the range.
     production AS (
-        SELECT
-            d.project_id AS project_id,
-            d.deployment_id AS deployment_id,
-            d.environment AS environment,
-            d.status AS status,
-            assumeNotNull(d.status_changed_at) AS changed_at,
-            -- The commit deployed: GitLab sends short_sha in every deployment hook, the full
-            -- sha only with a commit_url; empty is unknown.
-            lower(d.short_sha) AS commit,
-            coalesce(nullIf(pr.path, ''), d.project_path) AS project_path
-        FROM deployments_latest AS d
-        LEFT JOIN projects AS pr ON pr.project_id = d.project_id
-        WHERE d.status_changed_at IS NOT NULL
-          -- Production: the tier says so; GitLab before 15.x sends no tier, so the name decides.
-          AND (d.environment_tier = {production_tier:String}
-               OR (d.environment_tier = '' AND match(d.environment, {production_pattern:String})))
-          AND startsWith(coalesce(nullIf(pr.path, ''), d.project_path), {project:String})
-          AND ({ref:String} = '' OR d.ref = {ref:String})
-          AND ({environment:String} = '' OR d.environment = {environment:String})
-    ),
-    -- Each successful deployment with the commit the environment ran before it, and whether
-    -- that commit had been deployed there before (ties in time ordered by deployment id).
-    successes AS (
-        SELECT
-            project_id,
-            project_path,
-            changed_at,
-            commit,
-            lagInFrame(commit) OVER by_environment AS previous_commit,
-            -- row_number() gives the first deployment of the commit within the environment.
-            row_number() OVER (PARTITION BY project_id, environment, commit ORDER BY changed_at, deployment_id) AS commit_deployed_times
-        FROM production
-        WHERE status = 'success'
-        WINDOW by_environment AS (
-            PARTITION BY project_id, environment ORDER BY changed_at, deployment_id
-            ROWS BETWEEN 1 PRECEDING AND CURRENT ROW
-        )
-    ),
-    in_range AS (
-        SELECT
-            project_id,
-            project_path,
-            count() AS deployments,
-            -- A rollback returns to a commit deployed before, away from a different one.
-            countIf(commit != '' AND commit_deployed_times > 1 AND previous_commit != commit) AS rollbacks
-        FROM successes
+        SELECT project_id, project_path, status, is_rollback
+        FROM production_deployments(production_tier = {production_tier:String}, production_pattern = {production_pattern:String})
         WHERE changed_at >= {from:DateTime64(3, 'UTC')}
           AND changed_at < {to:DateTime64(3, 'UTC')}
-        GROUP BY project_id, project_path
+          AND startsWith(project_path, {project:String})
+          AND ({ref:String} = '' OR ref = {ref:String})
+          AND ({environment:String} = '' OR environment = {environment:String})
     ),
-    failed_deployments AS (
-        SELECT project_id, count() AS failed
+    deployed AS (
+        SELECT
+            project_id,
+            project_path,
+            countIf(status = 'success') AS deployments,
+            countIf(status = 'failed') AS failed,
+            countIf(is_rollback) AS rollbacks
         FROM production
-        WHERE status = 'failed'
-          AND changed_at >= {from:DateTime64(3, 'UTC')}
-          AND changed_at < {to:DateTime64(3, 'UTC')}
-        GROUP BY project_id
+        GROUP BY project_id, project_path
+        HAVING deployments > 0
     ),
     -- NULL is_incident (a GitLab that sends no issue type, no incident label) is unknown, not
     -- an incident.
@@ -88,12 +49,12 @@ WITH
         GROUP BY project_id
     )
 SELECT
-    r.project_path AS project_path,
-    sum(r.deployments) AS deployments,
+    d.project_path AS project_path,
+    sum(d.deployments) AS deployments,
     sum(
         if(has(failure_kinds, 'incidents'), i.incidents, 0)
-        + if(has(failure_kinds, 'failed_deployments'), f.failed, 0)
-        + if(has(failure_kinds, 'rollbacks'), r.rollbacks, 0)
+        + if(has(failure_kinds, 'failed_deployments'), d.failed, 0)
+        + if(has(failure_kinds, 'rollbacks'), d.rollbacks, 0)
     ) AS failures,
     failures / deployments AS rate,
     CAST(multiIf(
@@ -102,9 +63,8 @@ SELECT
         rate <= 0.15, 'medium',
         'low'
     ) AS Nullable(String)) AS band
-FROM in_range AS r
-LEFT JOIN failed_deployments AS f ON f.project_id = r.project_id
-LEFT JOIN incidents AS i ON i.project_id = r.project_id
+FROM deployed AS d
+LEFT JOIN incidents AS i ON i.project_id = d.project_id
 -- Two project ids may share a current path (a path reused after a rename): one row per path.
 GROUP BY project_path
 ORDER BY project_path

@@ -11,7 +11,7 @@ WITH
     -- The range's length in days, fractional: a range of 36 hours is 1.5 days.
     dateDiff('millisecond', {from:DateTime64(3, 'UTC')}, {to:DateTime64(3, 'UTC')}) / 86400000 AS days
 SELECT
-    coalesce(nullIf(pr.path, ''), d.project_path) AS project_path,
+    project_path,
     count() AS deployments,
     deployments / days AS per_day,
     CAST(multiIf(
@@ -20,16 +20,12 @@ SELECT
         per_day >= 1 / 30, 'medium',
         'low'
     ) AS Nullable(String)) AS band
-FROM deployments_latest AS d
-LEFT JOIN projects AS pr ON pr.project_id = d.project_id
-WHERE d.status = 'success'
-  AND d.status_changed_at >= {from:DateTime64(3, 'UTC')}
-  AND d.status_changed_at < {to:DateTime64(3, 'UTC')}
-  -- Production: the tier says so; GitLab before 15.x sends no tier, so the name decides.
-  AND (d.environment_tier = {production_tier:String}
-       OR (d.environment_tier = '' AND match(d.environment, {production_pattern:String})))
-  AND startsWith(coalesce(nullIf(pr.path, ''), d.project_path), {project:String})
-  AND ({ref:String} = '' OR d.ref = {ref:String})
-  AND ({environment:String} = '' OR d.environment = {environment:String})
+FROM production_deployments(production_tier = {production_tier:String}, production_pattern = {production_pattern:String})
+WHERE status = 'success'
+  AND changed_at >= {from:DateTime64(3, 'UTC')}
+  AND changed_at < {to:DateTime64(3, 'UTC')}
+  AND startsWith(project_path, {project:String})
+  AND ({ref:String} = '' OR ref = {ref:String})
+  AND ({environment:String} = '' OR environment = {environment:String})
 GROUP BY project_path
 ORDER BY project_path

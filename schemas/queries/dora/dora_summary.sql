@@ -17,56 +17,30 @@ WITH
     dateDiff('millisecond', {from:DateTime64(3, 'UTC')}, {to:DateTime64(3, 'UTC')}) / 86400000 AS days,
     -- The failure kinds asked for, spaces around the commas allowed.
     arrayMap(kind -> trimBoth(kind), splitByChar(',', {failure:String})) AS failure_kinds,
-    -- Every production deployment in scope that succeeded or failed, whenever it happened
-    -- (lead times and rollbacks look back before the range, restores after it).
+    -- Every production deployment in scope, whenever it happened (a merge request shipped
+    -- in the range may have been merged before it).
     production AS (
-        SELECT
-            d.project_id AS project_id,
-            d.deployment_id AS deployment_id,
-            CAST(d.environment AS String) AS environment,
-            d.ref AS ref,
-            d.status AS status,
-            assumeNotNull(d.status_changed_at) AS changed_at,
-            -- The commit deployed: GitLab sends short_sha in every deployment hook, the full
-            -- sha only with a commit_url; empty is unknown.
-            lower(d.short_sha) AS commit
-        FROM deployments_latest AS d
-        LEFT JOIN projects AS pr ON pr.project_id = d.project_id
-        WHERE d.status IN ('success', 'failed')
-          AND d.status_changed_at IS NOT NULL
-          -- Production: the tier says so; GitLab before 15.x sends no tier, so the name decides.
-          AND (d.environment_tier = {production_tier:String}
-               OR (d.environment_tier = '' AND match(d.environment, {production_pattern:String})))
-          AND startsWith(coalesce(nullIf(pr.path, ''), d.project_path), {project:String})
-          AND ({ref:String} = '' OR d.ref = {ref:String})
-          AND ({environment:String} = '' OR d.environment = {environment:String})
+        SELECT project_id, ref, status, changed_at, is_rollback, next_success_at
+        FROM production_deployments(production_tier = {production_tier:String}, production_pattern = {production_pattern:String})
+        WHERE startsWith(project_path, {project:String})
+          AND ({ref:String} = '' OR ref = {ref:String})
+          AND ({environment:String} = '' OR environment = {environment:String})
     ),
-    -- Each successful deployment with the commit the environment ran before it, and how many
-    -- times its commit had been deployed there up to it (ties in time ordered by id).
-    successes AS (
-        SELECT
-            project_id,
-            ref,
-            changed_at,
-            commit,
-            lagInFrame(commit) OVER by_environment AS previous_commit,
-            row_number() OVER (PARTITION BY project_id, environment, commit ORDER BY changed_at, deployment_id) AS commit_deployed_times
-        FROM production
-        WHERE status = 'success'
-        WINDOW by_environment AS (
-            PARTITION BY project_id, environment ORDER BY changed_at, deployment_id
-            ROWS BETWEEN 1 PRECEDING AND CURRENT ROW
-        )
-    ),
-    successes_in_range AS (
+    in_range AS (
         SELECT *
-        FROM successes
+        FROM production
         WHERE changed_at >= {from:DateTime64(3, 'UTC')}
           AND changed_at < {to:DateTime64(3, 'UTC')}
     ),
+    -- The projects deployed in the range: only their failures count (as in
+    -- dora/change_failure_rate).
+    deployed AS (
+        SELECT project_id FROM in_range WHERE status = 'success'
+    ),
     frequency AS (
         SELECT count() AS deployments, deployments / days AS per_day
-        FROM successes_in_range
+        FROM in_range
+        WHERE status = 'success'
     ),
     merged AS (
         SELECT project_id, CAST(target_branch AS String) AS ref, ifNull(merged_at, toDateTime64('2299-12-31 00:00:00', 3, 'UTC')) AS merged_at
@@ -80,7 +54,7 @@ WITH
             (toUnixTimestamp64Milli(s.changed_at) - toUnixTimestamp64Milli(m.merged_at)) / 1000
         )) AS p50_seconds
         FROM merged AS m
-        ASOF INNER JOIN (SELECT project_id, ref, changed_at FROM successes) AS s
+        ASOF INNER JOIN (SELECT project_id, ref, changed_at FROM production WHERE status = 'success') AS s
             ON s.project_id = m.project_id AND s.ref = m.ref AND s.changed_at >= m.merged_at
         WHERE s.changed_at >= {from:DateTime64(3, 'UTC')}
           AND s.changed_at < {to:DateTime64(3, 'UTC')}
@@ -88,26 +62,19 @@ WITH
     failures AS (
         SELECT
             if(has(failure_kinds, 'incidents'), (
-                -- Incidents count in the projects deployed in the range. NULL is_incident is
-                -- unknown, not an incident.
+                -- NULL is_incident is unknown, not an incident.
                 SELECT count()
                 FROM issues_latest
                 WHERE is_incident
                   AND created_at >= {from:DateTime64(3, 'UTC')}
                   AND created_at < {to:DateTime64(3, 'UTC')}
-                  AND project_id IN (SELECT project_id FROM successes_in_range)
+                  AND project_id IN (SELECT project_id FROM deployed)
             ), 0)
             + if(has(failure_kinds, 'failed_deployments'), (
-                SELECT count()
-                FROM production
-                WHERE status = 'failed'
-                  AND changed_at >= {from:DateTime64(3, 'UTC')}
-                  AND changed_at < {to:DateTime64(3, 'UTC')}
+                SELECT count() FROM in_range WHERE status = 'failed' AND project_id IN (SELECT project_id FROM deployed)
             ), 0)
             + if(has(failure_kinds, 'rollbacks'), (
-                -- A rollback returns to a commit deployed before, away from a different one.
-                SELECT countIf(commit != '' AND commit_deployed_times > 1 AND previous_commit != commit)
-                FROM successes_in_range
+                SELECT countIf(is_rollback) FROM in_range
             ), 0) AS failures
     ),
     restore_times AS (
@@ -120,14 +87,11 @@ WITH
           AND i.closed_at < {to:DateTime64(3, 'UTC')}
           AND startsWith(coalesce(nullIf(pr.path, ''), i.project_path), {project:String})
         UNION ALL
-        -- ASOF picks, per failed deployment, the earliest success of the same environment after it.
-        SELECT (toUnixTimestamp64Milli(s.changed_at) - toUnixTimestamp64Milli(f.changed_at)) / 1000 AS seconds
-        FROM (SELECT project_id, environment, changed_at FROM production WHERE status = 'failed') AS f
-        ASOF INNER JOIN (SELECT project_id, environment, changed_at FROM production WHERE status = 'success') AS s
-            ON s.project_id = f.project_id AND s.environment = f.environment AND s.changed_at > f.changed_at
+        SELECT (toUnixTimestamp64Milli(assumeNotNull(next_success_at)) - toUnixTimestamp64Milli(changed_at)) / 1000 AS seconds
+        FROM in_range
         WHERE {restore:String} = 'next_success'
-          AND f.changed_at >= {from:DateTime64(3, 'UTC')}
-          AND f.changed_at < {to:DateTime64(3, 'UTC')}
+          AND status = 'failed'
+          AND next_success_at IS NOT NULL
     ),
     restore AS (
         SELECT quantileExact(0.5)(toNullable(seconds)) AS p50_seconds FROM restore_times

@@ -17,19 +17,12 @@ WITH
     -- Every successful production deployment, whenever it happened: a merge request merged
     -- before the range may be shipped in it, and one shipped before the range must not be
     -- shipped again by a later deployment.
-    production_deployments AS (
-        SELECT
-            d.project_id AS project_id,
-            d.ref AS ref,
-            assumeNotNull(d.status_changed_at) AS deployed_at
-        FROM deployments_latest AS d
-        WHERE d.status = 'success'
-          AND d.status_changed_at IS NOT NULL
-          -- Production: the tier says so; GitLab before 15.x sends no tier, so the name decides.
-          AND (d.environment_tier = {production_tier:String}
-               OR (d.environment_tier = '' AND match(d.environment, {production_pattern:String})))
-          AND ({ref:String} = '' OR d.ref = {ref:String})
-          AND ({environment:String} = '' OR d.environment = {environment:String})
+    production_successes AS (
+        SELECT project_id, ref, changed_at AS deployed_at
+        FROM production_deployments(production_tier = {production_tier:String}, production_pattern = {production_pattern:String})
+        WHERE status = 'success'
+          AND ({ref:String} = '' OR ref = {ref:String})
+          AND ({environment:String} = '' OR environment = {environment:String})
     ),
     merged AS (
         SELECT
@@ -61,7 +54,7 @@ WITH
             m.merged_at AS merged_at,
             d.deployed_at AS deployed_at
         FROM merged AS m
-        ASOF INNER JOIN production_deployments AS d
+        ASOF INNER JOIN production_successes AS d
             ON d.project_id = m.project_id AND d.ref = m.ref AND d.deployed_at >= m.merged_at
         WHERE d.deployed_at >= {from:DateTime64(3, 'UTC')}
           AND d.deployed_at < {to:DateTime64(3, 'UTC')}

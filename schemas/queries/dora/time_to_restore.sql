@@ -6,8 +6,9 @@
 --   status_changed_at in [from, to); the time to the next successful deployment of the same
 --   environment (a failure not yet followed by one is left out). restores: the failures
 --   measured; p50_seconds their median. Band (DORA 2023): elite under 1 hour, high under 1
---   day, medium under 1 week, low above. ref and environment filter the deployments (not the
---   incidents, which have neither).
+--   day, medium under 1 week, low above. ref and environment filter the failed deployments
+--   (not the incidents, which have neither); the success that restores one may be of any ref
+--   (view production_deployments).
 -- chart: bar x=project_path y=p50_seconds
 -- columns: project_path String, restores UInt64, p50_seconds Nullable(Float64),
 --   band Nullable(String)
@@ -27,36 +28,19 @@ WITH
           AND i.closed_at < {to:DateTime64(3, 'UTC')}
           AND startsWith(coalesce(nullIf(pr.path, ''), i.project_path), {project:String})
     ),
-    production AS (
-        SELECT
-            d.project_id AS project_id,
-            CAST(d.environment AS String) AS environment,
-            d.status AS status,
-            assumeNotNull(d.status_changed_at) AS changed_at,
-            coalesce(nullIf(pr.path, ''), d.project_path) AS project_path
-        FROM deployments_latest AS d
-        LEFT JOIN projects AS pr ON pr.project_id = d.project_id
-        WHERE {restore:String} = 'next_success'
-          AND d.status IN ('success', 'failed')
-          AND d.status_changed_at IS NOT NULL
-          -- Production: the tier says so; GitLab before 15.x sends no tier, so the name decides.
-          AND (d.environment_tier = {production_tier:String}
-               OR (d.environment_tier = '' AND match(d.environment, {production_pattern:String})))
-          AND startsWith(coalesce(nullIf(pr.path, ''), d.project_path), {project:String})
-          AND ({ref:String} = '' OR d.ref = {ref:String})
-          AND ({environment:String} = '' OR d.environment = {environment:String})
-    ),
-    -- ASOF picks, per failure, the earliest success of the same environment after it.
     restored_deployments AS (
         SELECT
-            f.project_id AS project_id,
-            f.project_path AS project_path,
-            (toUnixTimestamp64Milli(s.changed_at) - toUnixTimestamp64Milli(f.changed_at)) / 1000 AS seconds
-        FROM (SELECT * FROM production WHERE status = 'failed') AS f
-        ASOF INNER JOIN (SELECT * FROM production WHERE status = 'success') AS s
-            ON s.project_id = f.project_id AND s.environment = f.environment AND s.changed_at > f.changed_at
-        WHERE f.changed_at >= {from:DateTime64(3, 'UTC')}
-          AND f.changed_at < {to:DateTime64(3, 'UTC')}
+            project_path,
+            (toUnixTimestamp64Milli(assumeNotNull(next_success_at)) - toUnixTimestamp64Milli(changed_at)) / 1000 AS seconds
+        FROM production_deployments(production_tier = {production_tier:String}, production_pattern = {production_pattern:String})
+        WHERE {restore:String} = 'next_success'
+          AND status = 'failed'
+          AND next_success_at IS NOT NULL
+          AND changed_at >= {from:DateTime64(3, 'UTC')}
+          AND changed_at < {to:DateTime64(3, 'UTC')}
+          AND startsWith(project_path, {project:String})
+          AND ({ref:String} = '' OR ref = {ref:String})
+          AND ({environment:String} = '' OR environment = {environment:String})
     ),
     restores AS (
         SELECT project_path, seconds FROM closed_incidents

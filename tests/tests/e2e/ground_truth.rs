@@ -2,8 +2,9 @@
 //! (`hookline_dev::orgsim`) is delivered through the whole pipeline as GitLab would send it
 //! (some hooks twice, some again through a System Hook, shuffled), and every query of the
 //! library, and every dashboard panel's SQL with Grafana's macros and variables expanded, must
-//! return exactly the rows the generator's own model says, for the whole history and for a
-//! narrower range of one group.
+//! return exactly the rows the generator's own model says, for the whole history, for a
+//! narrower range of one group, and with every setting (ref, environment, production, failure,
+//! restore, job tries) away from its default.
 
 use std::time::Duration;
 
@@ -24,8 +25,10 @@ const SETTLE_DEADLINE: Duration = Duration::from_secs(60);
 /// Deliveries in flight at once (ingest is concurrent; the order is shuffled anyway).
 const CONCURRENCY: usize = 8;
 
-/// The two parameter sets each query runs with: the whole history, and a narrower range
-/// (starting and ending mid-day) of the `acme/` group.
+/// The parameter sets each query runs with: the whole history; a narrower range (starting
+/// and ending mid-day) of the `acme/` group; the whole history for one ref and environment
+/// with every other setting away from its default; and another production (the staging tier,
+/// or a name pattern where the hooks carry no tier).
 fn parameter_sets(history: &History) -> Vec<(&'static str, Parameters)> {
     let whole = Parameters::new(
         (history.start - 7 * 86_400) * 1_000,
@@ -36,9 +39,22 @@ fn parameter_sets(history: &History) -> Vec<(&'static str, Parameters)> {
         (history.start + 8 * 86_400 + 6 * 3_600) * 1_000,
     );
     narrow.project = "acme/".to_owned();
+    let mut settings = whole.clone();
+    settings.git_ref = "main".to_owned();
+    settings.environment = "production".to_owned();
+    settings.failure = "incidents, failed_deployments,rollbacks".to_owned();
+    settings.restore = "next_success".to_owned();
+    settings.include_allowed = true;
+    settings.include_superseded = true;
+    let mut staging = whole.clone();
+    staging.production_tier = "staging".to_owned();
+    staging.production_pattern = "^(staging|prod)$".to_owned();
+    staging.failure = "failed_deployments".to_owned();
     vec![
         ("whole history", whole),
         ("acme/, days 3.5 to 8.25", narrow),
+        ("ref main, environment production, every failure kind, restore by next success, every job try", settings),
+        ("staging as production, failed deployments as failures", staging),
     ]
 }
 
@@ -110,7 +126,7 @@ async fn every_query_and_every_panel_returns_the_ground_truth() {
     .await;
     let mut failures = Vec::new();
     let mut missing = Vec::new();
-    let mut checked_rows = [0; 2];
+    let mut checked_rows = [0; 4];
     for query in QUERIES {
         for (set, (label, parameters)) in parameter_sets(&history).into_iter().enumerate() {
             let Some(want) = expected(&history, query.name, &parameters) else {

@@ -1,5 +1,6 @@
-//! `make bench`: measures ingest and the consumers against their floors in one run and writes
-//! BENCHMARKS.md. The consumers' half is in [`consumers`].
+//! `make bench`: measures ingest, the consumers and the dashboard queries against their floors
+//! in one run and writes BENCHMARKS.md. The consumers' part is in [`consumers`], the queries'
+//! in [`queries`].
 //!
 //! Ingest's throughput (hooks/s with durable acks, 64 connections, a realistic mix of hook
 //! bodies) is compared with two floors measured in the same run on the same machine:
@@ -72,12 +73,15 @@ async fn main() -> anyhow::Result<()> {
     let mut options = StackOptions::for_test();
     options.broker_dir = broker_storage.dir();
     let mut stack = Stack::start(options).await?;
-    // The queries' section alone, printed rather than written (BENCHMARKS.md keeps whole runs).
+    // The queries' section alone: it replaces its section of BENCHMARKS.md, the others stay.
     if std::env::var_os("HOOKLINE_BENCH_QUERIES_ONLY").is_some() {
         let figures = queries::measure(&stack).await?;
-        let mut out = String::new();
-        queries::render(&mut out, &figures);
-        println!("{out}");
+        let mut section = String::new();
+        queries::render(&mut section, &figures);
+        let previous = std::fs::read_to_string("BENCHMARKS.md").unwrap_or_default();
+        let report = with_section(&previous, &section);
+        std::fs::write("BENCHMARKS.md", &report).context("cannot write BENCHMARKS.md")?;
+        println!("{section}");
         return Ok(());
     }
     let mut batches = HookBatches { issued: 0 };
@@ -582,6 +586,35 @@ pub(crate) fn verdict(ok: bool) -> &'static str {
 /// The heading of BENCHMARKS.md's hand-written part, kept from one run to the next.
 const FINDINGS: &str = "## Findings behind the design";
 
+/// The heading that starts the queries' section.
+const QUERIES_HEADING: &str = "\n## Queries";
+
+/// `previous` (the file as it was) with its queries' section replaced by `section` (which
+/// starts with its heading), or `section` put before the findings when it had none.
+fn with_section(previous: &str, section: &str) -> String {
+    let section = section.trim_matches('\n');
+    let (start, end) = match previous.find(QUERIES_HEADING) {
+        Some(start) => {
+            let after = start + QUERIES_HEADING.len();
+            let end = previous[after..]
+                .find("\n## ")
+                .map_or(previous.len(), |offset| after + offset);
+            (start, end)
+        }
+        None => {
+            let at = previous
+                .find(&format!("\n{FINDINGS}"))
+                .unwrap_or(previous.len());
+            (at, at)
+        }
+    };
+    format!(
+        "{}\n\n{section}\n{}",
+        previous[..start].trim_end(),
+        &previous[end..]
+    )
+}
+
 /// `report` followed by the findings section of `previous` (the file as it was), if any.
 fn with_findings(report: &str, previous: &str) -> String {
     match previous.find(FINDINGS) {
@@ -722,5 +755,26 @@ mod tests {
         );
         assert!(!report.contains("old figures"));
         assert_eq!(with_findings("# Benchmarks\n", ""), "# Benchmarks\n");
+    }
+
+    #[test]
+    fn the_queries_section_alone_replaces_its_own_and_keeps_the_rest() {
+        let section = "\n## Queries: new\n\nnew rows\n";
+        let previous = "# Benchmarks\n\n## Consumers\n\nc\n\n## Queries: old\n\nold rows\n\n## Findings behind the design\n\n- kept\n";
+        assert_eq!(
+            with_section(previous, section),
+            "# Benchmarks\n\n## Consumers\n\nc\n\n## Queries: new\n\nnew rows\n\n## Findings behind the design\n\n- kept\n"
+        );
+        let without =
+            "# Benchmarks\n\n## Consumers\n\nc\n\n## Findings behind the design\n\n- kept\n";
+        assert_eq!(
+            with_section(without, section),
+            "# Benchmarks\n\n## Consumers\n\nc\n\n## Queries: new\n\nnew rows\n\n## Findings behind the design\n\n- kept\n"
+        );
+        let at_the_end = "# Benchmarks\n\n## Queries: old\n\nold rows\n";
+        assert_eq!(
+            with_section(at_the_end, section),
+            "# Benchmarks\n\n## Queries: new\n\nnew rows\n"
+        );
     }
 }

@@ -191,6 +191,11 @@ pub fn render(out: &mut String, f: &QueriesFigures) {
         out,
         "\n## Queries: dashboard panels over a generated year\n"
     );
+    let _ = writeln!(
+        out,
+        "Written by `make bench`, or alone by `HOOKLINE_BENCH_QUERIES_ONLY=1 make bench`. Machine: {}.\n",
+        hookline_dev::faults::report::machine()
+    );
     let _ = writeln!(out, "{} hooks of a generated organisation ({} developers, {} projects, {} days; `hookline_dev::orgsim`, seed {SEED}) projected into the typed tables; every dashboard panel's SQL, Grafana's macros expanded for the whole year, run {RUNS_PER_PANEL} times on the local engine; the figure is the p95 (the slowest run). Floor: `SELECT count()` of the largest table, `{}` ({} rows), in the same run.\n", f.hooks, f.size.developers, f.size.projects, f.size.days, f.largest_table, f.largest_rows);
     let _ = writeln!(out, "| Measure | p95 | Against the floor or the goal |");
     let _ = writeln!(out, "| --- | ---: | --- |");
