@@ -1,12 +1,7 @@
 -- The latest try of each job name in each pipeline, in its latest state. A retry is a new job
 -- with a higher id, and GitLab sends no further hook for the try it replaced, so superseded
--- tries stay in `jobs` with their last status. The names are read without FINAL: a job's name
--- is the same in all its hooks.
+-- tries stay in `jobs` with their last status.
 CREATE OR REPLACE VIEW latest_job_tries AS
 SELECT *
 FROM jobs_latest
-WHERE (project_id, pipeline_id, job_id) IN (
-    SELECT project_id, pipeline_id, max(job_id)
-    FROM jobs
-    GROUP BY project_id, pipeline_id, name
-)
+WHERE (project_id, pipeline_id, job_id) IN latest_job_try_ids

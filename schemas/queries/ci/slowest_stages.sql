@@ -27,7 +27,7 @@ WITH
           -- this spares grouping the whole history.
           AND (j.project_id, j.pipeline_id) IN (
               SELECT project_id, pipeline_id
-              FROM jobs_finished
+              FROM job_finish_times
               WHERE finished_at >= {from:DateTime64(3, 'UTC')}
                 AND finished_at < {to:DateTime64(3, 'UTC')})
         GROUP BY project_id, pipeline_id, stage

@@ -28,7 +28,7 @@ WITH
         -- spares counting the whole history.
         WHERE (project_id, pipeline_id) IN (
             SELECT project_id, pipeline_id
-            FROM jobs_finished
+            FROM job_finish_times
             WHERE finished_at >= {from:DateTime64(3, 'UTC')}
               AND finished_at < {to:DateTime64(3, 'UTC')})
         GROUP BY project_id, pipeline_id, name
