@@ -16,20 +16,16 @@ WITH
             CAST(j.stage AS String) AS stage,
             min(assumeNotNull(j.started_at)) AS first_start,
             max(assumeNotNull(j.finished_at)) AS last_finish
-        FROM latest_job_tries AS j
+        FROM jobs_latest AS j
         WHERE j.status IN ('success', 'failed', 'canceled', 'skipped')
           -- A job that never ran (skipped before a runner took it) has no start: it adds
           -- no time to the stage.
           AND j.started_at IS NOT NULL
           AND j.finished_at IS NOT NULL
           AND ({ref:String} = '' OR j.ref = {ref:String})
-          -- Only pipelines with a job finishing in the range can have a stage ending there:
-          -- this spares grouping the whole history.
-          AND (j.project_id, j.pipeline_id) IN (
-              SELECT project_id, pipeline_id
-              FROM job_finish_times
-              WHERE finished_at >= {from:DateTime64(3, 'UTC')}
-                AND finished_at < {to:DateTime64(3, 'UTC')})
+          -- The latest tries, only in the pipelines with a job finishing in the range: only
+          -- those can have a stage ending there, and this spares grouping the whole history.
+          AND (j.project_id, j.pipeline_id, j.job_id) IN (SELECT * FROM latest_job_try_ids_between(from = {from:DateTime64(3, 'UTC')}, to = {to:DateTime64(3, 'UTC')}))
         GROUP BY project_id, pipeline_id, stage
     )
 SELECT

@@ -14,11 +14,12 @@ SELECT
     quantileExact(0.5)(j.duration_seconds) AS p50_seconds,
     quantileExact(0.9)(j.duration_seconds) AS p90_seconds,
     quantileExact(0.95)(j.duration_seconds) AS p95_seconds
-FROM latest_job_tries AS j
+FROM jobs_finished AS j
 LEFT JOIN projects AS pr ON pr.project_id = j.project_id
-WHERE j.status IN ('success', 'failed', 'canceled', 'skipped')
-  AND j.finished_at >= {from:DateTime64(3, 'UTC')}
+WHERE j.finished_at >= {from:DateTime64(3, 'UTC')}
   AND j.finished_at < {to:DateTime64(3, 'UTC')}
+  -- Latest tries only (latest_job_tries, narrowed to the range's pipelines).
+  AND (j.project_id, j.pipeline_id, j.job_id) IN (SELECT * FROM latest_job_try_ids_between(from = {from:DateTime64(3, 'UTC')}, to = {to:DateTime64(3, 'UTC')}))
   AND startsWith(coalesce(nullIf(pr.path, ''), j.project_path), {project:String})
   AND ({ref:String} = '' OR j.ref = {ref:String})
 GROUP BY project_path, name

@@ -22,7 +22,7 @@ WHERE j.status IN ('success', 'failed')
   AND j.finished_at < {to:DateTime64(3, 'UTC')}
   -- A try that a retry superseded says nothing about what the pipeline finally got.
   AND ({include_superseded:UInt8} = 1
-       OR (j.project_id, j.pipeline_id, j.job_id) IN latest_job_try_ids)
+       OR (j.project_id, j.pipeline_id, j.job_id) IN (SELECT * FROM latest_job_try_ids_between(from = {from:DateTime64(3, 'UTC')}, to = {to:DateTime64(3, 'UTC')})))
   AND ({include_allowed:UInt8} = 1 OR NOT j.allow_failure)
   AND startsWith(coalesce(nullIf(pr.path, ''), j.project_path), {project:String})
   AND ({ref:String} = '' OR j.ref = {ref:String})

@@ -20,7 +20,7 @@ WITH
           -- The same population as the failure rate: superseded tries and allowed failures
           -- only when asked.
           AND ({include_superseded:UInt8} = 1
-               OR (j.project_id, j.pipeline_id, j.job_id) IN latest_job_try_ids)
+               OR (j.project_id, j.pipeline_id, j.job_id) IN (SELECT * FROM latest_job_try_ids_between(from = {from:DateTime64(3, 'UTC')}, to = {to:DateTime64(3, 'UTC')})))
           AND ({include_allowed:UInt8} = 1 OR NOT j.allow_failure)
           AND startsWith(coalesce(nullIf(pr.path, ''), j.project_path), {project:String})
           AND ({ref:String} = '' OR j.ref = {ref:String})

@@ -28,9 +28,7 @@ WITH
         -- spares counting the whole history.
         WHERE (project_id, pipeline_id) IN (
             SELECT project_id, pipeline_id
-            FROM job_finish_times
-            WHERE finished_at >= {from:DateTime64(3, 'UTC')}
-              AND finished_at < {to:DateTime64(3, 'UTC')})
+            FROM pipelines_with_jobs_finished(from = {from:DateTime64(3, 'UTC')}, to = {to:DateTime64(3, 'UTC')}))
         GROUP BY project_id, pipeline_id, name
     ),
     retried_names AS (
