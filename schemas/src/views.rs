@@ -36,6 +36,7 @@ pub const VIEWS: &[View] = &[
     view!("latest_job_tries"),
     view!("pipelines_with_jobs_finished"),
     view!("latest_job_try_ids_between"),
+    view!("commits_with_jobs_finished"),
     view!("merge_requests_latest"),
     view!("issues_latest"),
     view!("deployments_latest"),

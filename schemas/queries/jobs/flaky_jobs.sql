@@ -9,57 +9,51 @@
 -- chart: bar x=name y=flaky_rate series=project_path
 -- columns: project_path String, name String, flaky UInt64, commits UInt64, flaky_rate Float64
 WITH
-    finished_in_range AS (
+    -- Every finished try of every name on the commits that may have one finished in the range,
+    -- read once, whenever it finished: a failure before the range makes a pass in it flaky.
+    tries AS (
         SELECT
-            coalesce(nullIf(pr.path, ''), j.project_path) AS project_path,
             j.project_id AS project_id,
             j.sha AS sha,
             j.name AS exact_name,
             CAST(j.normalised_name AS String) AS name,
             j.job_id AS job_id,
-            CAST(j.status AS String) AS status
+            CAST(j.status AS String) AS status,
+            coalesce(nullIf(pr.path, ''), j.project_path) AS project_path,
+            -- Whether the try is one the range counts (its finish, ref and project in scope).
+            ifNull(j.finished_at >= {from:DateTime64(3, 'UTC')}
+                AND j.finished_at < {to:DateTime64(3, 'UTC')}
+                AND ({ref:String} = '' OR j.ref = {ref:String})
+                AND startsWith(coalesce(nullIf(pr.path, ''), j.project_path), {project:String}), false) AS counted
         FROM jobs_finished AS j
         LEFT JOIN projects AS pr ON pr.project_id = j.project_id
         WHERE j.sha != ''
-          AND j.finished_at >= {from:DateTime64(3, 'UTC')}
-          AND j.finished_at < {to:DateTime64(3, 'UTC')}
-          AND startsWith(coalesce(nullIf(pr.path, ''), j.project_path), {project:String})
-          AND ({ref:String} = '' OR j.ref = {ref:String})
+          AND (j.project_id, j.sha) IN (
+              SELECT project_id, sha
+              FROM commits_with_jobs_finished(from = {from:DateTime64(3, 'UTC')}, to = {to:DateTime64(3, 'UTC')}))
     ),
-    first_failures AS (
-        -- The earliest failed try of a name on a commit, whenever it finished: a pass after
-        -- it, in any pipeline of that commit, makes the name flaky there.
-        SELECT project_id, sha, name AS exact_name, min(job_id) AS first_failed_job_id
-        FROM jobs_finished
-        WHERE status = 'failed'
-          -- Only commits with a pass in the range matter: this spares the whole history.
-          AND (project_id, sha) IN (
-              SELECT project_id, sha FROM finished_in_range WHERE status = 'success')
-        GROUP BY project_id, sha, name
-    ),
-    flaky_commits AS (
-        SELECT DISTINCT f.project_path AS project_path, f.name AS name, f.project_id AS project_id, f.sha AS sha
-        FROM finished_in_range AS f
-        INNER JOIN first_failures AS ff
-            ON ff.project_id = f.project_id AND ff.sha = f.sha AND ff.exact_name = f.exact_name
-        WHERE f.status = 'success' AND f.job_id > ff.first_failed_job_id
-    ),
-    commits_per_name AS (
-        SELECT project_path, name, uniqExact(project_id, sha) AS commits
-        FROM finished_in_range
-        GROUP BY project_path, name
-    ),
-    flaky_per_name AS (
-        SELECT project_path, name, count() AS flaky
-        FROM flaky_commits
-        GROUP BY project_path, name
+    -- Per name (full, so that `rspec 1/3` is matched with `rspec 1/3`) on a commit: its first
+    -- failed try anywhere, and its last pass and its tries the range counts.
+    names_on_commits AS (
+        SELECT
+            project_id,
+            sha,
+            exact_name,
+            project_path,
+            any(name) AS name,
+            min(minIf(toNullable(job_id), status = 'failed')) OVER (PARTITION BY project_id, sha, exact_name) AS first_failed_job_id,
+            maxIf(toNullable(job_id), status = 'success' AND counted) AS last_counted_pass_job_id,
+            countIf(counted) AS counted_tries
+        FROM tries
+        GROUP BY project_id, sha, exact_name, project_path
     )
 SELECT
-    c.project_path AS project_path,
-    c.name AS name,
-    ifNull(fl.flaky, 0) AS flaky,
-    c.commits AS commits,
+    project_path,
+    name,
+    uniqExactIf((project_id, sha), ifNull(last_counted_pass_job_id > first_failed_job_id, false)) AS flaky,
+    uniqExactIf((project_id, sha), counted_tries > 0) AS commits,
     flaky / commits AS flaky_rate
-FROM commits_per_name AS c
-LEFT JOIN flaky_per_name AS fl ON fl.project_path = c.project_path AND fl.name = c.name
+FROM names_on_commits
+GROUP BY project_path, name
+HAVING commits > 0
 ORDER BY project_path, name
