@@ -52,6 +52,7 @@ pub const VIEWS: &[View] = &[
     view!("projects"),
     view!("merge_request_milestones"),
     view!("merge_request_reviews_by_others"),
+    view!("merge_requests_merged"),
     view!("production_deployments"),
 ];
 

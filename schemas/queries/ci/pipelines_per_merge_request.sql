@@ -11,11 +11,7 @@
 WITH
     merged_in_range AS (
         SELECT project_id, merge_request_iid, project_path
-        FROM merge_request_milestones
-        WHERE merged_at >= {from:DateTime64(3, 'UTC')}
-          AND merged_at < {to:DateTime64(3, 'UTC')}
-          AND startsWith(project_path, {project:String})
-          AND ({ref:String} = '' OR target_branch = {ref:String})
+        FROM merge_requests_merged(from = {from:DateTime64(3, 'UTC')}, to = {to:DateTime64(3, 'UTC')}, project = {project:String}, ref = {ref:String})
     ),
     pipelines_by_merge_request AS (
         -- A fork's merge request pipelines run in the fork: the merge request's project is

@@ -9,11 +9,7 @@
 WITH
     merged_in_range AS (
         SELECT project_id, merge_request_iid, project_path
-        FROM merge_request_milestones
-        WHERE merged_at >= {from:DateTime64(3, 'UTC')}
-          AND merged_at < {to:DateTime64(3, 'UTC')}
-          AND startsWith(project_path, {project:String})
-          AND ({ref:String} = '' OR target_branch = {ref:String})
+        FROM merge_requests_merged(from = {from:DateTime64(3, 'UTC')}, to = {to:DateTime64(3, 'UTC')}, project = {project:String}, ref = {ref:String})
     ),
     -- System notes ("added 1 commit") are GitLab's, not discussion.
     comment_counts AS (

@@ -10,11 +10,7 @@
 WITH
     merged_merge_requests AS (
         SELECT project_id, merge_request_iid, author_id, project_path
-        FROM merge_request_milestones
-        WHERE merged_at >= {from:DateTime64(3, 'UTC')}
-          AND merged_at < {to:DateTime64(3, 'UTC')}
-          AND startsWith(project_path, {project:String})
-          AND ({ref:String} = '' OR target_branch = {ref:String})
+        FROM merge_requests_merged(from = {from:DateTime64(3, 'UTC')}, to = {to:DateTime64(3, 'UTC')}, project = {project:String}, ref = {ref:String})
     ),
     first_reviews AS (
         SELECT project_id, merge_request_iid, min(reviewed_at) AS first_review_at

@@ -11,11 +11,7 @@ WITH
         SELECT
             project_path,
             (toUnixTimestamp64Milli(assumeNotNull(merged_at)) - toUnixTimestamp64Milli(created_at)) / 1000 AS seconds
-        FROM merge_request_milestones
-        WHERE merged_at >= {from:DateTime64(3, 'UTC')}
-          AND merged_at < {to:DateTime64(3, 'UTC')}
-          AND startsWith(project_path, {project:String})
-          AND ({ref:String} = '' OR target_branch = {ref:String})
+        FROM merge_requests_merged(from = {from:DateTime64(3, 'UTC')}, to = {to:DateTime64(3, 'UTC')}, project = {project:String}, ref = {ref:String})
     )
 SELECT
     project_path,

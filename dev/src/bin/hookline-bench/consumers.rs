@@ -24,16 +24,14 @@ use anyhow::Context;
 use clap::Parser;
 use hookline_consumers::clickhouse::migrate;
 use hookline_consumers::clickhouse::sink::ClickHouseSink;
-use hookline_consumers::config::{Cli, ClickHouseConfig, Command};
+use hookline_consumers::config::{Cli, Command};
 use hookline_consumers::projection::{Added, Batch, HookMessage};
 use hookline_consumers::prometheus::ConsumerMetrics;
 use hookline_dev::client::{metric_sum, poll_until, records_in};
 use hookline_dev::load::{self, quantile};
 use hookline_dev::stack::Stack;
 use hookline_runtime::admin::Readiness;
-use hookline_runtime::clickhouse::{ClickHouseConnection, Compression};
 use hookline_runtime::shutdown::CancellationToken;
-use hookline_runtime::telemetry::{LogFormat, LogSettings};
 use hookline_schemas::event::Family;
 use hookline_schemas::record::{self, RecordHeaders, Topics};
 use hookline_schemas::testing::gitlab::Hook;
@@ -202,26 +200,12 @@ fn consume_floor(stack: &Stack, run: usize) -> anyhow::Result<(f64, i64)> {
 
 /// Floor (ii): the same records projected by the consumers' code and inserted directly.
 async fn insert_floor(stack: &Stack, hooks: &[Hook], run: usize) -> anyhow::Result<f64> {
-    let config = ClickHouseConfig {
-        connection: ClickHouseConnection {
-            clickhouse_url: stack.clickhouse_url.clone(),
-            clickhouse_database: format!("{}_floor_{run}", stack.clickhouse_database),
-            clickhouse_user: "default".to_owned(),
-            clickhouse_password: Default::default(),
-            clickhouse_connect_timeout_ms: 5_000,
-            clickhouse_send_timeout_ms: 30_000,
-            clickhouse_receive_timeout_ms: 60_000,
-            clickhouse_compression: if stack.clickhouse_uncompressed {
-                Compression::None
-            } else {
-                Compression::Lz4
-            },
-        },
-        raw_hooks_ttl_days: 0,
-        log: LogSettings {
-            log_format: LogFormat::Text,
-        },
-    };
+    let config = crate::direct_clickhouse_config(
+        stack,
+        &format!("{}_floor_{run}", stack.clickhouse_database),
+        30_000,
+        60_000,
+    );
     migrate::run(&config).await?;
     let mut batch = Batch::default();
     for (offset, hook) in hooks.iter().enumerate() {

@@ -31,8 +31,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use futures::StreamExt;
+use hookline_consumers::config::ClickHouseConfig;
 use hookline_dev::load::{self, quantile, Hook, LoadResult};
 use hookline_dev::stack::{Stack, StackOptions};
+use hookline_runtime::clickhouse::{ClickHouseConnection, Compression};
+use hookline_runtime::telemetry::{LogFormat, LogSettings};
 use hookline_schemas::event::Family;
 use hookline_schemas::record::{self, RecordHeaders, Topics};
 use hookline_schemas::testing::fixtures;
@@ -580,6 +583,36 @@ pub(crate) fn verdict(ok: bool) -> &'static str {
         "met"
     } else {
         "NOT met"
+    }
+}
+
+/// The consumers' ClickHouse settings for writing straight into `database` on the stack's
+/// ClickHouse (the benchmark's floors and generated histories), with these timeouts.
+fn direct_clickhouse_config(
+    stack: &Stack,
+    database: &str,
+    send_timeout_ms: u64,
+    receive_timeout_ms: u64,
+) -> ClickHouseConfig {
+    ClickHouseConfig {
+        connection: ClickHouseConnection {
+            clickhouse_url: stack.clickhouse_url.clone(),
+            clickhouse_database: database.to_owned(),
+            clickhouse_user: "default".to_owned(),
+            clickhouse_password: Default::default(),
+            clickhouse_connect_timeout_ms: 5_000,
+            clickhouse_send_timeout_ms: send_timeout_ms,
+            clickhouse_receive_timeout_ms: receive_timeout_ms,
+            clickhouse_compression: if stack.clickhouse_uncompressed {
+                Compression::None
+            } else {
+                Compression::Lz4
+            },
+        },
+        raw_hooks_ttl_days: 0,
+        log: LogSettings {
+            log_format: LogFormat::Text,
+        },
     }
 }
 

@@ -14,7 +14,6 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use hookline_consumers::clickhouse::migrate;
 use hookline_consumers::clickhouse::sink::{ClickHouseSink, Targets};
-use hookline_consumers::config::ClickHouseConfig;
 use hookline_consumers::projection::{Batch, TABLE_NAMES};
 use hookline_consumers::prometheus::ConsumerMetrics;
 use hookline_dev::dashboards::{expand, panels_of};
@@ -22,9 +21,7 @@ use hookline_dev::load::quantile;
 use hookline_dev::orgsim::{hooks, project_histories, Size};
 use hookline_dev::stack::Stack;
 use hookline_runtime::admin::Readiness;
-use hookline_runtime::clickhouse::{ClickHouseConnection, Compression};
 use hookline_runtime::shutdown::CancellationToken;
-use hookline_runtime::telemetry::{LogFormat, LogSettings};
 use hookline_schemas::queries::{Parameters, QUERIES};
 
 use crate::{ms, row, verdict};
@@ -58,26 +55,12 @@ pub async fn measure(stack: &Stack) -> anyhow::Result<QueriesFigures> {
             .parse()
             .context("HOOKLINE_BENCH_ORG_PROJECTS is not a number")?;
     }
-    let config = ClickHouseConfig {
-        connection: ClickHouseConnection {
-            clickhouse_url: stack.clickhouse_url.clone(),
-            clickhouse_database: format!("{}_queries", stack.clickhouse_database),
-            clickhouse_user: "default".to_owned(),
-            clickhouse_password: Default::default(),
-            clickhouse_connect_timeout_ms: 5_000,
-            clickhouse_send_timeout_ms: 120_000,
-            clickhouse_receive_timeout_ms: 600_000,
-            clickhouse_compression: if stack.clickhouse_uncompressed {
-                Compression::None
-            } else {
-                Compression::Lz4
-            },
-        },
-        raw_hooks_ttl_days: 0,
-        log: LogSettings {
-            log_format: LogFormat::Text,
-        },
-    };
+    let config = crate::direct_clickhouse_config(
+        stack,
+        &format!("{}_queries", stack.clickhouse_database),
+        120_000,
+        600_000,
+    );
     migrate::run(&config).await?;
     let client = config.connection.client();
     let typed: Vec<&'static str> = TABLE_NAMES
