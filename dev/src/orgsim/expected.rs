@@ -925,8 +925,7 @@ fn coding_time(scope: &Scope) -> Vec<Vec<Value>> {
 
 /// The DORA keys' inputs: successful production deployments in the range, by project.
 struct Dora {
-    /// Per project path: (deployment times in the range, lead times from merge, lead times
-    /// from the first commit, incidents opened in the range, restore times).
+    /// Per project path, what each key is computed from.
     projects: BTreeMap<String, DoraProject>,
     days: f64,
 }
@@ -953,15 +952,29 @@ struct DoraProject {
     restores: Vec<f64>,
 }
 
-/// Whether an environment is production by the parameters: its tier when the hook had one,
-/// else its name against `production_pattern`, read as the regular expression it is (`None`
-/// when it is not one).
-fn production(parameters: &Parameters, name: &str, tier: Option<&str>) -> Option<bool> {
-    match tier {
-        Some(tier) => Some(tier == parameters.production_tier),
-        None => regex::Regex::new(&parameters.production_pattern)
-            .ok()
-            .map(|pattern| pattern.is_match(name)),
+/// What the parameters call production: an environment of `production_tier`, or, for an
+/// environment whose hooks carry no tier, a name matching `production_pattern`.
+struct Production<'a> {
+    tier: &'a str,
+    /// `production_pattern` compiled once; `None` when it is not a regular expression.
+    pattern: Option<regex::Regex>,
+}
+
+impl<'a> Production<'a> {
+    fn of(parameters: &'a Parameters) -> Self {
+        Self {
+            tier: &parameters.production_tier,
+            pattern: regex::Regex::new(&parameters.production_pattern).ok(),
+        }
+    }
+
+    /// Whether the environment is production; `None` when that depends on a pattern that is
+    /// not a regular expression.
+    fn includes(&self, name: &str, tier: Option<&str>) -> Option<bool> {
+        match tier {
+            Some(tier) => Some(tier == self.tier),
+            None => self.pattern.as_ref().map(|pattern| pattern.is_match(name)),
+        }
     }
 }
 
@@ -970,6 +983,7 @@ fn dora(scope: &Scope) -> Option<Dora> {
     // The failure kinds asked for; a name that is none of them counts nothing.
     let failure: BTreeSet<&str> = parameters.failure.split(',').map(str::trim).collect();
     let history = scope.history;
+    let production = Production::of(parameters);
     // Production deployments that succeeded or failed, by (project, environment): (time, id,
     // status, commit, ref), in time order. The whole history of each environment: a rollback
     // or a restore is one whatever the ref and environment parameters select.
@@ -979,7 +993,7 @@ fn dora(scope: &Scope) -> Option<Dora> {
         let (status, at) = deployment.last();
         if ["success", "failed"].contains(&status)
             && scope.project(deployment.project).is_some()
-            && production(parameters, &deployment.environment, deployment.tier)?
+            && production.includes(&deployment.environment, deployment.tier)?
         {
             environments
                 .entry((deployment.project, deployment.environment.as_str()))
@@ -1004,7 +1018,8 @@ fn dora(scope: &Scope) -> Option<Dora> {
         deployments.sort_unstable();
         let path = scope.project(*project).expect("filtered above");
         let entry = projects.entry(path.to_owned()).or_default();
-        let mut commits_run: Vec<&str> = Vec::new();
+        // The commits this environment ran, and the last of them.
+        let (mut commits_run, mut last_commit) = (BTreeSet::new(), None);
         for (i, &(at, _, status, commit, git_ref)) in deployments.iter().enumerate() {
             let counted = selected(environment, git_ref);
             if status == "failed" {
@@ -1020,8 +1035,9 @@ fn dora(scope: &Scope) -> Option<Dora> {
                 continue;
             }
             // A rollback: the commit ran here before, and another one ran just before it.
-            let rollback = commits_run.contains(&commit) && commits_run.last() != Some(&commit);
-            commits_run.push(commit);
+            let rollback = commits_run.contains(commit) && last_commit != Some(commit);
+            commits_run.insert(commit);
+            last_commit = Some(commit);
             if !counted {
                 continue;
             }
@@ -1345,11 +1361,11 @@ mod tests {
     fn production_is_the_tier_or_else_the_pattern() {
         let parameters = Parameters::new(0, 1);
         assert_eq!(
-            production(&parameters, "prod", Some("production")),
+            Production::of(&parameters).includes("prod", Some("production")),
             Some(true)
         );
         assert_eq!(
-            production(&parameters, "production", Some("staging")),
+            Production::of(&parameters).includes("production", Some("staging")),
             Some(false)
         );
         for (name, want) in [
@@ -1361,14 +1377,21 @@ mod tests {
             ("products", false),
             ("production-eu", false),
         ] {
-            assert_eq!(production(&parameters, name, None), Some(want), "{name}");
+            assert_eq!(
+                Production::of(&parameters).includes(name, None),
+                Some(want),
+                "{name}"
+            );
         }
         let mut other = parameters.clone();
         other.production_pattern = "^live$".to_owned();
-        assert_eq!(production(&other, "live", None), Some(true));
-        assert_eq!(production(&other, "production", None), Some(false));
+        assert_eq!(Production::of(&other).includes("live", None), Some(true));
+        assert_eq!(
+            Production::of(&other).includes("production", None),
+            Some(false)
+        );
         other.production_pattern = "(".to_owned();
-        assert_eq!(production(&other, "live", None), None);
+        assert_eq!(Production::of(&other).includes("live", None), None);
     }
 
     #[test]

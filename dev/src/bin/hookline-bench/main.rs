@@ -221,7 +221,7 @@ async fn main() -> anyhow::Result<()> {
     let floor = http_floor.min(kafka_floor);
 
     let spooled_share = median(spooled_shares.iter().copied());
-    let consumers_ok = consumers.is_ok() && queries.is_ok();
+    let sections_ok = consumers.is_ok() && queries.is_ok();
     let report = render(Report {
         queries,
         broker_storage: broker_storage.describe(),
@@ -251,7 +251,7 @@ async fn main() -> anyhow::Result<()> {
     std::fs::write("BENCHMARKS.md", &report).context("cannot write BENCHMARKS.md")?;
     println!("{report}");
     anyhow::ensure!(
-        consumers_ok,
+        sections_ok,
         "a section of the benchmark did not finish (see BENCHMARKS.md)"
     );
     Ok(())
@@ -660,7 +660,7 @@ fn render(r: Report) -> String {
     let machine = hookline_dev::faults::report::machine();
     let mut out = String::new();
     let _ = writeln!(out, "# Benchmarks\n");
-    let _ = writeln!(out, "Written by `make bench` (`{}`). Machine: {machine}. Every figure is the median of {RUNS} runs of {} hooks; each floor is measured in the same run on the same machine.\n", r.command, r.hooks_per_run);
+    let _ = writeln!(out, "Written by `make bench` (`{}`). Machine: {machine}. Every figure of the ingest and consumers sections is the median of {RUNS} runs of {} hooks (the queries' section says how it measures); each floor is measured in the same run on the same machine.\n", r.command, r.hooks_per_run);
     let _ = writeln!(out, "## Ingest: hooks/s with durable acks\n");
     let _ = writeln!(out, "Load: {CONNECTIONS} concurrent keep-alive connections, a mix of 12 GitLab hook kinds from the fixtures with varied ids (mean body {} bytes), each answered only once durable: acknowledged by Kafka (`acks=all`) or, when Kafka takes longer than `HOOKLINE_KAFKA_ACK_DEADLINE_MS`, fsynced in ingest's spool (on disk). Broker: the local Tansu broker with sqlite storage {}; consumers stopped during the measurement, ingest stopped during the floors.\n", r.mean_body, r.broker_storage);
     table_header(&mut out);
@@ -753,25 +753,27 @@ fn render(r: Report) -> String {
         format!("{:.0} %", r.spooled_share * 100.0),
         "",
     );
-    match &r.consumers {
-        Ok(figures) => consumers::render(&mut out, figures),
-        Err(error) => {
-            let _ = writeln!(
-                out,
-                "\n## Consumers: not measured\n\nThe consumers' section did not finish: {error}."
-            );
-        }
-    }
-    match &r.queries {
-        Ok(figures) => queries::render(&mut out, figures),
-        Err(error) => {
-            let _ = writeln!(
-                out,
-                "\n## Queries: not measured\n\nThe queries' section did not finish: {error}."
-            );
-        }
-    }
+    render_section(&mut out, "Consumers", &r.consumers, consumers::render);
+    render_section(&mut out, "Queries", &r.queries, queries::render);
     out
+}
+
+/// A section measured apart (`figures`), or why it was not measured.
+fn render_section<T>(
+    out: &mut String,
+    name: &str,
+    figures: &Result<T, String>,
+    render: fn(&mut String, &T),
+) {
+    match figures {
+        Ok(figures) => render(out, figures),
+        Err(error) => {
+            let _ = writeln!(
+                out,
+                "\n## {name}: not measured\n\nThis section did not finish: {error}."
+            );
+        }
+    }
 }
 
 #[cfg(test)]
